@@ -1,0 +1,40 @@
+# `make test` and `make demo` set themselves up: they create .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DATASET ?= digits
+MODEL ?= cnn
+EPOCHS ?=
+DEVICE ?= auto
+PYTEST_ARGS ?=
+
+.PHONY: test demo bench check lint clean
+
+$(VENV)/.installed-test: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,examples]'
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed-test
+	$(PY) -m pip install -q -e '.[bench]'
+	touch $@
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: $(VENV)/.installed-test
+	$(PY) -m gradflow train --dataset $(DATASET) --model $(MODEL) --device $(DEVICE) \
+		$(if $(EPOCHS),--epochs $(EPOCHS),) --out runs/demo-$(DATASET)-$(MODEL)
+
+bench: $(VENV)/.installed-bench
+	$(PY) bench/run.py --device $(DEVICE)
+
+check: $(VENV)/.installed-test
+	$(PY) -m gradflow check --devices cpu,strict,strict:device1
+
+lint: $(VENV)/.installed-test
+	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check gradflow tests bench examples
+
+clean:
+	rm -rf $(VENV) build *.egg-info runs

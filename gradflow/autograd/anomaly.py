@@ -1,0 +1,66 @@
+"""Anomaly mode: the first NaN or Inf in a forward output or a gradient raises, naming its op."""
+
+from __future__ import annotations
+
+import os
+import traceback
+
+from gradflow.autograd.grad_mode import state
+from gradflow.errors import NonFiniteError
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class detect_anomaly:
+    """Check every op's output and every gradient; raise NonFiniteError at the first NaN/Inf.
+
+    Example:
+        >>> with gf.autograd.detect_anomaly():
+        ...     loss.backward()
+    """
+
+    def __init__(self, check_nan: bool = True):
+        self.enabled = check_nan
+
+    def __enter__(self):
+        self.previous = state.anomaly
+        state.anomaly = self.enabled
+        return self
+
+    def __exit__(self, *exc):
+        state.anomaly = self.previous
+        return False
+
+
+def user_frame() -> str:
+    """'file:line in function: code' of the innermost caller outside gradflow."""
+    for frame in reversed(traceback.extract_stack()):
+        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
+            return f"{frame.filename}:{frame.lineno} in {frame.name}: {frame.line}"
+    return "<unknown>"
+
+
+def _finite(array, backend) -> bool:
+    xp = backend.xp
+    if array.dtype not in backend.float_dtypes:
+        return True
+    return bool(xp.all(xp.isfinite(array)))
+
+
+def check_forward(node, out, args) -> None:
+    node.trace = user_frame()
+    if not _finite(out.data, out.backend):
+        shapes = ", ".join(str(a.shape) for a in args if hasattr(a, "shape"))
+        raise NonFiniteError(
+            f"anomaly: {node.name} produced NaN or Inf in its output of shape {out.shape} "
+            f"(inputs {shapes}), created at {node.trace}"
+        )
+
+
+def check_backward(node, grads) -> None:
+    for position, g in enumerate(grads):
+        if g is not None and not _finite(g.data, g.backend):
+            raise NonFiniteError(
+                f"anomaly: the backward of {node.name} gave NaN or Inf in the gradient of input "
+                f"{position} (shape {g.shape}); the op was created at {node.trace or '<unknown>'}"
+            )

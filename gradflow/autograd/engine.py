@@ -1,0 +1,174 @@
+"""The backward engine: iterative topological order, one shared sum_to, grad accumulation."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from gradflow.autograd.grad_mode import state as _grad_state
+from gradflow.errors import GraphError, ShapeError
+from gradflow.tensor import Tensor
+
+FREED = (
+    "trying to backward through the graph a second time, or after its saved values were "
+    "freed; pass retain_graph=True to the first backward() if you need to go through it again"
+)
+
+
+def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capture=None):
+    """Backpropagate from `roots` (Tensors) seeded with `root_grads`.
+
+    Args:
+        capture: when given (gf.grad), a list of Tensors whose gradients are returned
+            instead of being accumulated into leaves' `.grad`.
+
+    Returns:
+        With `capture`, a list of gradients (None where unused); else None.
+    """
+    from gradflow.ops.reduce import sum_to
+
+    captured = None
+    if capture is not None:
+        captured = {id(t): None for t in capture}
+        capture_nodes = {t.creator: id(t) for t in capture if t.creator is not None}
+    node_grads = {}
+    leaf_grads = {}
+    for root, grad in zip(roots, root_grads):
+        if root.creator is None:
+            _add_leaf(leaf_grads, root, grad)
+        else:
+            previous = node_grads.get(root.creator)
+            node_grads[root.creator] = grad if previous is None else previous + grad
+    pending = _count_consumers(node_grads)
+    ready = deque(node for node in node_grads if pending.get(node, 0) == 0)
+
+    previous_mode = _grad_state.enabled
+    _grad_state.enabled = create_graph
+    try:
+        while ready:
+            node = ready.popleft()
+            grad = node_grads.pop(node)
+            if node.hooks:
+                for hook in node.hooks:
+                    replaced = hook(grad)
+                    if replaced is not None:
+                        grad = replaced
+            if captured is not None and node in capture_nodes:
+                captured[capture_nodes[node]] = grad
+            inputs = node.inputs
+            if inputs is None:
+                raise GraphError(FREED)
+            if node.saves_inputs or node.saves_output:
+                _check_versions(node)
+            grads = node.backward(grad)
+            if type(grads) is not tuple:
+                grads = (grads,)
+            if len(grads) != len(inputs):
+                raise GraphError(
+                    f"{node.name}.backward returned {len(grads)} gradients for {len(inputs)} inputs"
+                )
+            if _grad_state.anomaly:
+                from gradflow.autograd.anomaly import check_backward
+
+                check_backward(node, grads)
+            for arg, arg_grad in zip(inputs, grads):
+                if arg_grad is None or not isinstance(arg, Tensor) or not arg.requires_grad:
+                    continue
+                if arg_grad.data.shape != arg.data.shape:
+                    arg_grad = sum_to(arg_grad, arg.data.shape)
+                creator = arg.creator
+                if creator is None:
+                    _add_leaf(leaf_grads, arg, arg_grad)
+                    continue
+                previous = node_grads.get(creator)
+                node_grads[creator] = arg_grad if previous is None else previous + arg_grad
+                left = pending[creator] - 1
+                pending[creator] = left
+                if left == 0:
+                    ready.append(creator)
+            if not retain_graph:
+                node.release()
+        if captured is not None:
+            for key, (leaf, grad) in leaf_grads.items():
+                if key in captured:
+                    captured[key] = _run_leaf_hooks(leaf, grad)
+            return [captured[id(t)] for t in capture]
+        _accumulate(leaf_grads, create_graph)
+        return None
+    finally:
+        _grad_state.enabled = previous_mode
+
+
+def _count_consumers(start_nodes):
+    """For each node reachable from start_nodes, how many recorded inputs it feeds."""
+    pending = {}
+    stack = list(start_nodes)
+    seen = set(stack)
+    while stack:
+        node = stack.pop()
+        inputs = node.inputs
+        if inputs is None:
+            raise GraphError(FREED)
+        for arg in inputs:
+            if isinstance(arg, Tensor):
+                creator = arg.creator
+                if creator is not None and arg.requires_grad:
+                    pending[creator] = pending.get(creator, 0) + 1
+                    if creator not in seen:
+                        seen.add(creator)
+                        stack.append(creator)
+    return pending
+
+
+def _check_versions(node):
+    if node.saves_inputs:
+        for arg, version in zip(node.inputs, node.versions):
+            if isinstance(arg, Tensor) and arg._version != version:
+                raise GraphError(
+                    f"{node.name}: an input of shape {tuple(arg.shape)} saved for backward was "
+                    f"modified in place (version {version} -> {arg._version}); use an "
+                    f"out-of-place op (x = x + 1 instead of x.add_(1)) or .clone() first"
+                )
+    if node.saves_output:
+        out = node.out_ref()
+        if out is not None and out._version != 0:
+            raise GraphError(
+                f"{node.name}: its output of shape {tuple(out.shape)}, saved for backward, "
+                f"was modified in place; use an out-of-place op or .clone() first"
+            )
+
+
+def _add_leaf(leaf_grads, leaf, grad):
+    key = id(leaf)
+    entry = leaf_grads.get(key)
+    if entry is None:
+        if grad.data.shape != leaf.data.shape:
+            raise ShapeError(
+                f"backward: gradient of shape {tuple(grad.shape)} for a tensor of shape "
+                f"{tuple(leaf.shape)}"
+            )
+        leaf_grads[key] = (leaf, grad)
+    else:
+        leaf_grads[key] = (leaf, entry[1] + grad)
+
+
+def _run_leaf_hooks(leaf, grad):
+    if leaf._hooks:
+        for hook in leaf._hooks:
+            replaced = hook(grad)
+            if replaced is not None:
+                grad = replaced
+    return grad
+
+
+def _accumulate(leaf_grads, create_graph):
+    assigned = set()
+    for leaf, grad in leaf_grads.values():
+        grad = _run_leaf_hooks(leaf, grad)
+        if not create_graph:
+            if grad.creator is not None or id(grad) in assigned:
+                grad = grad.detach() if id(grad) not in assigned else grad.clone().detach()
+            assigned.add(id(grad))
+        if leaf.grad is None:
+            leaf.grad = grad
+        else:
+            leaf.grad = leaf.grad + grad

@@ -1,0 +1,128 @@
+"""Function: the base class of every op, and a node of the recorded graph.
+
+An op subclass writes `forward(self, *arrays)` on backend arrays and
+`backward(self, grad)` on Tensors, returning one gradient (or None) per input.
+Because backward uses gradflow's own differentiable functions, running it
+with grad mode on (create_graph=True) records a graph of the gradient itself.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from gradflow.autograd.grad_mode import state as _grad_state
+from gradflow.errors import DeviceMismatchError
+from gradflow.tensor import Tensor
+
+_new_tensor = object.__new__
+
+
+class Function:
+    """One op applied once. Subclasses set what they save, explicitly.
+
+    Class attributes:
+        saves_inputs: backward reads input values; in-place changes to them are detected.
+        saves_output: backward reads the output (`self.output`); the array is kept, not the
+            Tensor, so the graph holds no reference cycle.
+    Instance attributes set when the graph is recorded:
+        inputs: the call's arguments (Tensors and constants), None once released.
+        needs_input_grad: one flag per argument.
+        backend: the backend of the tensor arguments.
+    """
+
+    saves_inputs = False
+    saves_output = False
+    inputs = None
+    hooks = None
+    trace = None
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError(f"{type(self).__name__} is not differentiable")
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def output(self) -> Tensor:
+        """The op's output as a Tensor of this graph (for rules that save the output)."""
+        out = _new_tensor(Tensor)
+        out.data = self.out_data
+        out.backend = self.backend
+        out.grad = None
+        out.requires_grad = True
+        out.creator = self
+        out._version = 0
+        out._hooks = None
+        return out
+
+    @classmethod
+    def apply(cls, *args, **params):
+        """Run the op on Tensors (and constants) and record it when a gradient is needed."""
+        node = _new_tensor(cls)
+        if params:
+            node.__dict__.update(params)
+        backend = None
+        requires_grad = False
+        arrays = []
+        for arg in args:
+            if isinstance(arg, Tensor):
+                if backend is None:
+                    backend = arg.backend
+                elif arg.backend is not backend:
+                    raise mismatch_error(cls.__name__.lower(), args)
+                arrays.append(arg.data)
+                if arg.requires_grad:
+                    requires_grad = True
+            else:
+                arrays.append(arg)
+        node.backend = backend
+        data = node.forward(*arrays)
+        out = _new_tensor(Tensor)
+        out.data = data
+        out.backend = backend
+        out.grad = None
+        out._version = 0
+        out._hooks = None
+        if requires_grad and _grad_state.enabled:
+            node.inputs = args
+            node.needs_input_grad = tuple(
+                isinstance(arg, Tensor) and arg.requires_grad for arg in args
+            )
+            if cls.saves_inputs:
+                node.versions = tuple(
+                    arg._version if isinstance(arg, Tensor) else 0 for arg in args
+                )
+            if cls.saves_output:
+                node.out_data = data
+                node.out_ref = weakref.ref(out)
+            out.requires_grad = True
+            out.creator = node
+        else:
+            out.requires_grad = False
+            out.creator = None
+        if _grad_state.anomaly:
+            from gradflow.autograd.anomaly import check_forward
+
+            check_forward(node, out, args)
+        return out
+
+    def release(self) -> None:
+        """Drop the inputs and saved arrays once backward has used them."""
+        self.inputs = None
+        self.__dict__.pop("out_data", None)
+
+
+def mismatch_error(op: str, args) -> DeviceMismatchError:
+    devices = []
+    for arg in args:
+        if isinstance(arg, Tensor) and arg.device not in devices:
+            devices.append(arg.device)
+    shapes = ", ".join(str(tuple(a.shape)) for a in args if isinstance(a, Tensor))
+    return DeviceMismatchError(
+        f"{op}: tensors are on different devices ({' and '.join(devices)}; "
+        f"shapes {shapes}); move them with .to(device) first, gradflow never moves data silently"
+    )

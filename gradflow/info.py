@@ -1,0 +1,33 @@
+"""gradflow.info(): what this machine offers."""
+
+from __future__ import annotations
+
+import platform
+
+
+def info(print_out: bool = True) -> dict:
+    """Report versions, backends and devices, and why any device is missing.
+
+    Example:
+        >>> gf.info()["devices"]["cpu"]
+        'available'
+    """
+    import array_api_compat
+
+    from gradflow import __version__
+    from gradflow.backends import available_devices
+
+    versions = {"gradflow": __version__, "python": platform.python_version(),
+                "array-api-compat": array_api_compat.__version__}
+    for module in ("numpy", "array_api_strict", "cupy"):
+        try:
+            versions[module] = __import__(module).__version__
+        except ImportError:
+            versions[module] = "not installed"
+    report = {"versions": versions, "devices": available_devices()}
+    if print_out:
+        for name, version in versions.items():
+            print(f"{name:>18}: {version}")
+        for device, status in report["devices"].items():
+            print(f"{'device ' + device:>18}: {status}")
+    return report

@@ -1,0 +1,75 @@
+"""Helpers shared by the op families: argument coercion and error messages."""
+
+from __future__ import annotations
+
+from gradflow.errors import DTypeError, GradflowError, ShapeError
+from gradflow.tensor import Tensor
+
+SCALARS = (int, float, bool)
+
+
+def as_tensor_like(value, like: Tensor) -> Tensor:
+    """A non-scalar operand (list, NumPy array) as a constant tensor on `like`'s device."""
+    from gradflow.creation import tensor
+
+    return tensor(value, device=like.backend, dtype=None)
+
+
+def promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """PyTorch-style promotion when two tensors' dtypes differ (int with float gives float)."""
+    from gradflow.ops.elementwise import cast
+
+    da, db = a.dtype, b.dtype
+    if da.is_floating_point and not db.is_floating_point:
+        return a, cast(b, da)
+    if db.is_floating_point and not da.is_floating_point:
+        return cast(a, db), b
+    wider = da if da.itemsize >= db.itemsize else db
+    return (a if da is wider else cast(a, wider)), (b if db is wider else cast(b, wider))
+
+
+def broadcast_shapes(op: str, *shapes) -> tuple[int, ...]:
+    """The broadcast shape, or a ShapeError naming the op and the shapes."""
+    ndim = max(len(s) for s in shapes)
+    result = []
+    for axis in range(ndim):
+        size = 1
+        for shape in shapes:
+            k = axis - ndim + len(shape)
+            if k < 0:
+                continue
+            d = shape[k]
+            if d != 1:
+                if size != 1 and size != d:
+                    listed = " and ".join(str(tuple(s)) for s in shapes)
+                    raise ShapeError(f"{op}: shapes {listed} do not broadcast (dimension {axis})")
+                size = d
+        result.append(size)
+    return tuple(result)
+
+
+def reraise(op: str, exc: Exception, *args) -> Exception:
+    """Turn a backend's ValueError/TypeError into a gradflow error naming the op and operands."""
+    if isinstance(exc, GradflowError):
+        return exc
+    shapes = [tuple(a.shape) for a in args if isinstance(a, Tensor)]
+    dtypes = [a.dtype.name for a in args if isinstance(a, Tensor)]
+    if len(shapes) > 1:
+        broadcast_shapes(op, *shapes)  # raises ShapeError when that is the cause
+    if isinstance(exc, TypeError):
+        return DTypeError(f"{op}: not defined for dtypes {', '.join(dtypes)} ({exc})")
+    return ShapeError(f"{op}: cannot apply to shapes {shapes} with dtypes {dtypes} ({exc})")
+
+
+def normalize_dim(dim: int, ndim: int, op: str) -> int:
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise ShapeError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions")
+    return dim % ndim if ndim else 0
+
+
+def normalize_dims(dim, ndim: int, op: str) -> tuple[int, ...] | None:
+    if dim is None:
+        return None
+    if isinstance(dim, int):
+        return (normalize_dim(dim, ndim, op),)
+    return tuple(sorted(normalize_dim(d, ndim, op) for d in dim))

@@ -1,0 +1,67 @@
+"""Matrix products."""
+
+from __future__ import annotations
+
+from gradflow.autograd.function import Function
+from gradflow.errors import ShapeError
+from gradflow.ops._util import promote
+from gradflow.tensor import Tensor
+
+
+class MatMul(Function):
+    def forward(self, a, b):
+        return self.backend.xp.matmul(a, b)
+
+    def backward(self, grad):
+        from gradflow.ops.shape import reshape, transpose, unsqueeze
+
+        a, b = self.inputs
+        needs = self.needs_input_grad
+        if a.ndim == 1 and b.ndim == 1:
+            return (grad * b if needs[0] else None), (grad * a if needs[1] else None)
+        a2 = unsqueeze(a, 0) if a.ndim == 1 else a
+        b2 = unsqueeze(b, -1) if b.ndim == 1 else b
+        g2 = grad
+        if a.ndim == 1:
+            g2 = unsqueeze(g2, -2)
+        if b.ndim == 1:
+            g2 = unsqueeze(g2, -1)
+        grad_a = grad_b = None
+        if needs[0]:
+            grad_a = matmul(g2, transpose(b2, -1, -2))
+            if a.ndim == 1:
+                grad_a = reshape(grad_a, (*grad_a.shape[:-2], grad_a.shape[-1]))
+        if needs[1]:
+            grad_b = matmul(transpose(a2, -1, -2), g2)
+            if b.ndim == 1:
+                grad_b = reshape(grad_b, grad_b.shape[:-1])
+        return grad_a, grad_b  # the engine sums broadcast batch dimensions away
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product with NumPy's rules: vectors, batches and broadcast batch dimensions.
+
+    Example:
+        >>> (gf.ones(2, 3) @ gf.ones(3)).tolist()
+        [3.0, 3.0]
+    """
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        from gradflow.ops._util import as_tensor_like
+
+        a = a if isinstance(a, Tensor) else as_tensor_like(a, b)
+        b = b if isinstance(b, Tensor) else as_tensor_like(b, a)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError(f"matmul: needs at least 1-d inputs, got shapes {a.shape} and {b.shape}")
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ShapeError(
+            f"matmul: shapes {a.shape} and {b.shape} do not multiply ({k_a} != {k_b})"
+        )
+    if a.data.dtype != b.data.dtype:
+        a, b = promote(a, b)
+    try:
+        return MatMul.apply(a, b)
+    except ValueError as exc:
+        raise ShapeError(f"matmul: batch shapes of {a.shape} and {b.shape} do not broadcast "
+                         f"({exc})") from None

@@ -1,0 +1,399 @@
+"""Movement and indexing: reshape, permute, broadcast, getitem, setitem, cat, pad."""
+
+from __future__ import annotations
+
+import builtins
+
+from gradflow.autograd.function import Function
+from gradflow.errors import ShapeError
+from gradflow.ops._util import broadcast_shapes, normalize_dim
+from gradflow.tensor import Tensor
+
+
+class Reshape(Function):
+    def forward(self, x):
+        self.in_shape = x.shape
+        return self.backend.xp.reshape(x, self.shape)
+
+    def backward(self, grad):
+        return reshape(grad, self.in_shape)
+
+
+class Permute(Function):
+    def forward(self, x):
+        return self.backend.xp.permute_dims(x, self.dims)
+
+    def backward(self, grad):
+        inverse = [0] * len(self.dims)
+        for i, d in enumerate(self.dims):
+            inverse[d] = i
+        return permute(grad, tuple(inverse))
+
+
+class BroadcastTo(Function):
+    def forward(self, x):
+        return self.backend.xp.broadcast_to(x, self.shape)
+
+    def backward(self, grad):
+        return grad  # the engine's sum_to reduces it back to the input's shape
+
+
+class GetItem(Function):
+    """Basic indexing: ints, slices, None and Ellipsis."""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x[self.key]
+
+    def backward(self, grad):
+        return PutBasic.apply(grad, key=self.key, shape=self.in_shape)
+
+
+class PutBasic(Function):
+    """Zeros of `shape` with the gradient written at `key` (GetItem's backward)."""
+
+    def forward(self, grad):
+        out = self.backend.xp.zeros(self.shape, dtype=grad.dtype, device=self.backend.device)
+        out[self.key] = grad
+        return out
+
+    def backward(self, grad):
+        return GetItem.apply(grad, key=self.key)
+
+
+class Take(Function):
+    """Rows of x (flattened over its first `lead` dims) at a flat index; advanced indexing."""
+
+    def forward(self, x, index):
+        xp = self.backend.xp
+        self.in_shape = x.shape
+        rows = xp.reshape(x, (-1, *x.shape[self.lead:]))
+        out = xp.take(rows, xp.reshape(index, (-1,)), axis=0)
+        return xp.reshape(out, (*index.shape, *x.shape[self.lead:]))
+
+    def backward(self, grad):
+        return IndexAdd.apply(grad, self.inputs[1], shape=self.in_shape, lead=self.lead), None
+
+
+class IndexAdd(Function):
+    """Scatter-add of rows into zeros of `shape` (Take's backward); deterministic."""
+
+    def forward(self, grad, index):
+        rest = self.shape[self.lead:]
+        size = 1
+        for s in self.shape[:self.lead]:
+            size *= s
+        xp = self.backend.xp
+        flat_index = xp.reshape(index, (-1,))
+        values = xp.reshape(grad, (flat_index.shape[0], *rest))
+        out = self.backend.scatter_add_rows(values, flat_index, size)
+        return xp.reshape(out, self.shape)
+
+    def backward(self, grad):
+        return Take.apply(grad, self.inputs[1], lead=self.lead), None
+
+
+class IndexPut(Function):
+    """x with `value` written at `key` (basic key or boolean mask): out-of-place setitem."""
+
+    def forward(self, x, value):
+        out = self.backend.xp.asarray(x, copy=True)
+        out[self.key] = value
+        return out
+
+    def backward(self, grad):
+        needs = self.needs_input_grad
+        grad_x = IndexPut.apply(grad, 0.0, key=self.key) if needs[0] else None
+        grad_value = GetItem.apply(grad, key=self.key) if needs[1] else None
+        return grad_x, grad_value
+
+
+class Cat(Function):
+    def forward(self, *arrays):
+        self.sizes = [a.shape[self.dim] for a in arrays]
+        return self.backend.xp.concat(arrays, axis=self.dim)
+
+    def backward(self, grad):
+        grads = []
+        start = 0
+        prefix = (slice(None),) * self.dim
+        for size, needs in zip(self.sizes, self.needs_input_grad):
+            if needs:
+                grads.append(GetItem.apply(grad, key=(*prefix, slice(start, start + size))))
+            else:
+                grads.append(None)
+            start += size
+        return tuple(grads)
+
+
+class Pad(Function):
+    """Constant padding; `widths` holds (before, after) per dimension."""
+
+    def forward(self, x):
+        xp = self.backend.xp
+        shape = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape, self.widths))
+        out = xp.full(shape, self.value, dtype=x.dtype, device=self.backend.device)
+        self.key = tuple(slice(lo, lo + s) for s, (lo, _) in zip(x.shape, self.widths))
+        out[self.key] = x
+        return out
+
+    def backward(self, grad):
+        return GetItem.apply(grad, key=self.key)
+
+
+# -- public functions -------------------------------------------------------------
+
+
+def _shape_arg(shape) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def reshape(x: Tensor, *shape) -> Tensor:
+    """The same values in a new shape (one dimension may be -1).
+
+    Example:
+        >>> gf.arange(6).reshape(2, 3).shape
+        (2, 3)
+    """
+    shape = _shape_arg(shape)
+    if shape == tuple(x.data.shape):
+        return x
+    known = 1
+    for s in shape:
+        if s != -1:
+            known *= s
+    total = x.numel()
+    if shape.count(-1) > 1 or (-1 not in shape and known != total) or (
+        -1 in shape and (known == 0 or total % known)
+    ):
+        raise ShapeError(f"reshape: cannot view a tensor of shape {x.shape} ({total} elements) "
+                         f"as {shape}")
+    if -1 in shape:
+        shape = tuple(total // known if s == -1 else s for s in shape)
+    return Reshape.apply(x, shape=shape)
+
+
+def permute(x: Tensor, *dims) -> Tensor:
+    dims = tuple(normalize_dim(d, x.ndim, "permute") for d in _shape_arg(dims))
+    if sorted(dims) != list(range(x.ndim)):
+        raise ShapeError(f"permute: {dims} is not a permutation of the {x.ndim} dimensions of {x.shape}")
+    return Permute.apply(x, dims=dims)
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    dims = list(range(x.ndim))
+    a, b = normalize_dim(dim0, x.ndim, "transpose"), normalize_dim(dim1, x.ndim, "transpose")
+    dims[a], dims[b] = dims[b], dims[a]
+    return Permute.apply(x, dims=tuple(dims))
+
+
+def broadcast_to(x: Tensor, *shape) -> Tensor:
+    shape = _shape_arg(shape)
+    if tuple(x.data.shape) == shape:
+        return x
+    if broadcast_shapes("broadcast_to", x.shape, shape) != shape:
+        raise ShapeError(f"broadcast_to: shape {x.shape} cannot be broadcast to {shape}")
+    return BroadcastTo.apply(x, shape=shape)
+
+
+def expand(x: Tensor, *sizes) -> Tensor:
+    sizes = _shape_arg(sizes)
+    lead = len(sizes) - x.ndim
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    return broadcast_to(x, shape)
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start = normalize_dim(start_dim, x.ndim, "flatten")
+    end = normalize_dim(end_dim, x.ndim, "flatten")
+    return reshape(x, (*x.shape[:start], -1, *x.shape[end + 1:]))
+
+
+def squeeze(x: Tensor, dim=None) -> Tensor:
+    if dim is None:
+        return reshape(x, tuple(s for s in x.shape if s != 1))
+    dims = (dim,) if isinstance(dim, int) else dim
+    dims = {normalize_dim(d, x.ndim, "squeeze") for d in dims}
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1)))
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    dim = normalize_dim(dim, x.ndim + 1, "unsqueeze")
+    return reshape(x, (*x.shape[:dim], 1, *x.shape[dim:]))
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    """Join tensors along an existing dimension."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    first = tensors[0]
+    dim = normalize_dim(dim, first.ndim, "cat")
+    for t in tensors[1:]:
+        if t.ndim != first.ndim or any(
+            a != b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if i != dim
+        ):
+            shapes = ", ".join(str(u.shape) for u in tensors)
+            raise ShapeError(f"cat: shapes {shapes} differ outside dimension {dim}")
+    if len({t.data.dtype for t in tensors}) > 1:
+        target = max((t.dtype for t in tensors), key=lambda d: (d.is_floating_point, d.itemsize))
+        tensors = [t.to(target) for t in tensors]
+    return Cat.apply(*tensors, dim=dim)
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    """Join tensors along a new dimension."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise ShapeError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    """Pieces of `split_size` (the last may be smaller), or of the listed sizes."""
+    dim = normalize_dim(dim, x.ndim, "split")
+    n = x.shape[dim]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        if step <= 0:
+            raise ValueError(f"split: split size must be positive, got {step}")
+        sizes = [builtins.min(step, n - s) for s in range(0, n, step)]
+    else:
+        sizes = list(split_size_or_sections)
+        if builtins.sum(sizes) != n:
+            raise ShapeError(f"split: sizes {sizes} do not add up to {n} (dimension {dim})")
+    prefix = (slice(None),) * dim
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(getitem(x, (*prefix, slice(start, start + size))))
+        start += size
+    return tuple(pieces)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
+    n = x.shape[normalize_dim(dim, x.ndim, "chunk")]
+    return split(x, -(-n // chunks) if n else 1, dim)
+
+
+def pad(x: Tensor, pad, value: float = 0.0) -> Tensor:
+    """Constant padding, PyTorch's order: (last_before, last_after, previous_before, ...)."""
+    pad = tuple(pad)
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ShapeError(f"pad: {pad} needs pairs for at most {x.ndim} dimensions")
+    if builtins.any(p < 0 for p in pad):
+        raise ValueError(f"pad: negative padding {pad} is not supported")
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return Pad.apply(x, widths=tuple(widths), value=value)
+
+
+# -- indexing -----------------------------------------------------------------------
+
+
+def _index_array(value, x: Tensor):
+    """An index given as a Tensor, list or array, as a backend array (or None if basic)."""
+    if isinstance(value, Tensor):
+        if value.backend is not x.backend:
+            from gradflow.autograd.function import mismatch_error
+
+            raise mismatch_error("index", (x, value))
+        return value.data
+    if isinstance(value, (list, tuple)) or hasattr(value, "__array_interface__") or hasattr(
+        value, "__dlpack__"
+    ):
+        from gradflow.creation import tensor
+
+        return tensor(value, device=x.backend).data
+    return None
+
+
+def _is_bool(array) -> bool:
+    return str(array.dtype).endswith("bool")
+
+
+def getitem(x: Tensor, key) -> Tensor:
+    """x[key]: basic indexing, integer arrays (repeats allowed) and boolean masks."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    arrays = [_index_array(k, x) for k in key]
+    if builtins.all(a is None for a in arrays):
+        if not builtins.any(k is Ellipsis for k in key):
+            key = (*key, Ellipsis)  # the array API asks for explicit trailing dimensions
+        try:
+            return GetItem.apply(x, key=key)
+        except IndexError as exc:
+            raise IndexError(f"index {key} is out of range for shape {x.shape} ({exc})") from None
+    xp = x.backend.xp
+    first = next(i for i, a in enumerate(arrays) if a is not None)
+    if builtins.any(not (isinstance(k, slice) and k == slice(None)) for k in key[:first]):
+        raise IndexError("indexing: put slices other than ':' after the index arrays")
+    advanced = arrays[first:]
+    count = 0
+    while count < len(advanced) and advanced[count] is not None:
+        count += 1
+    if builtins.any(not (isinstance(k, slice) and k == slice(None)) for k in key[first + count:]):
+        raise IndexError("indexing: after index arrays only ':' is supported")
+    if count == 1 and _is_bool(advanced[0]):
+        mask = advanced[0]
+        if tuple(mask.shape) != x.shape[first:first + mask.ndim]:
+            raise ShapeError(f"boolean mask of shape {tuple(mask.shape)} does not match the "
+                             f"indexed dimensions {x.shape[first:first + mask.ndim]}")
+        (flat,) = xp.nonzero(xp.reshape(mask, (-1,)))
+        index, lead = flat, mask.ndim
+    else:
+        if builtins.any(_is_bool(a) for a in advanced[:count]):
+            raise IndexError("indexing: a boolean mask cannot be mixed with other index arrays")
+        shape = broadcast_shapes("index", *(tuple(a.shape) for a in advanced[:count]))
+        index = None
+        for axis in range(count):
+            size = x.shape[first + axis]
+            a = advanced[axis]
+            if builtins.bool(xp.any((a < -size) | (a >= size))):
+                raise IndexError(f"index out of range for dimension {first + axis} of size {size} "
+                                 f"(tensor of shape {x.shape})")
+            a = xp.astype(xp.where(a < 0, a + size, a), x.backend.index_dtype)
+            a = xp.broadcast_to(a, shape)
+            index = a if index is None else index * size + a
+        lead = count
+    index_tensor = Tensor._wrap(index, x.backend)
+    if first == 0:
+        return Take.apply(x, index_tensor, lead=lead)
+    moved = permute(x, (*range(first, x.ndim), *range(first)))
+    out = Take.apply(moved, index_tensor, lead=lead)
+    k = index.ndim
+    rest = out.ndim - k - first
+    return permute(out, (*range(k + rest, out.ndim), *range(k), *range(k, k + rest)))
+
+
+def index_put(x: Tensor, key, value) -> Tensor:
+    """x with `value` written at `key`, out of place (Tensor.__setitem__ uses it)."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    key = tuple(_index_array(k, x) if _index_array(k, x) is not None else k for k in key)
+    if not builtins.any(k is Ellipsis or hasattr(k, "dtype") for k in key):
+        key = (*key, Ellipsis)
+    for k in key:
+        if hasattr(k, "dtype") and not _is_bool(k):
+            raise IndexError("setitem with integer index arrays is not supported; "
+                             "use a boolean mask or slices")
+    if isinstance(value, Tensor):
+        if value.data.dtype != x.data.dtype:
+            value = value.to(x.dtype)
+    elif not isinstance(value, (int, float, bool)):
+        from gradflow.creation import tensor
+
+        value = tensor(value, dtype=x.dtype, device=x.backend)
+    try:
+        return IndexPut.apply(x, value, key=key)
+    except (ValueError, TypeError) as exc:
+        shape = value.shape if isinstance(value, Tensor) else ()
+        raise ShapeError(f"setitem: cannot write a value of shape {shape} into {x.shape} at "
+                         f"{key} ({exc})") from None

@@ -1,0 +1,491 @@
+"""Tensor: a backend array, its gradient, and the node that created it."""
+
+from __future__ import annotations
+
+from gradflow import dtypes as _dt
+from gradflow.autograd.grad_mode import state as _grad_state
+from gradflow.backends import get_backend
+from gradflow.errors import GraphError
+
+_new = object.__new__
+
+
+class Tensor:
+    """An n-dimensional array on one device that can record how it was made.
+
+    Create tensors with `gf.tensor`, `gf.zeros`, `gf.randn` and friends rather than
+    this constructor.
+
+    Attributes:
+        data: the backend array (NumPy, CuPy or array-api-strict).
+        grad: the accumulated gradient (a Tensor) after backward(), or None.
+        requires_grad: whether ops on this tensor are recorded.
+        creator: the Function node that produced it (None for leaves).
+    """
+
+    __slots__ = ("data", "backend", "grad", "requires_grad", "creator", "_version", "_hooks",
+                 "__weakref__")
+    __array_priority__ = 1000  # NumPy scalars defer to Tensor's operators
+
+    def __init__(self, data, requires_grad: bool = False, *, device=None):
+        backend = get_backend(device)
+        self.data = data
+        self.backend = backend
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.creator = None
+        self._version = 0
+        self._hooks = None
+
+    @staticmethod
+    def _wrap(data, backend, requires_grad: bool = False) -> "Tensor":
+        t = _new(Tensor)
+        t.data = data
+        t.backend = backend
+        t.grad = None
+        t.requires_grad = requires_grad
+        t.creator = None
+        t._version = 0
+        t._hooks = None
+        return t
+
+    # -- metadata -------------------------------------------------------------
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> _dt.DType:
+        return self.backend.from_xp[self.data.dtype]
+
+    @property
+    def device(self) -> str:
+        return self.backend.name
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.creator is None
+
+    @property
+    def grad_fn(self):
+        return self.creator
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        n = 1
+        for s in self.data.shape:
+            n *= s
+        return n
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __repr__(self) -> str:
+        body = repr(self.numpy().tolist()) if self.numel() <= 64 else f"<{self.numel()} values>"
+        extra = ""
+        if self.dtype is not _dt.float32:
+            extra += f", dtype={self.dtype.name}"
+        if self.device != "cpu":
+            extra += f", device={self.device!r}"
+        if self.creator is not None:
+            extra += f", grad_fn={self.creator.name}"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}, shape={self.shape}{extra})"
+
+    # -- conversion -----------------------------------------------------------
+
+    def numpy(self):
+        """A host NumPy copy of the values, from any device."""
+        return self.backend.to_host(self.data)
+
+    def item(self):
+        if self.numel() != 1:
+            raise ValueError(f"item(): the tensor has {self.numel()} elements, not one")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.is_floating_point:
+            raise TypeError("only integer tensors can be used as an index")
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            raise ValueError(
+                f"the truth value of a tensor with {self.numel()} elements is ambiguous; "
+                "use .any() or .all()"
+            )
+        return bool(self.item())
+
+    def __dlpack__(self, *args, **kwargs):
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
+    def to(self, device_or_dtype=None, dtype: _dt.DType | None = None, *, device=None) -> "Tensor":
+        """Copy to another device and/or dtype; returns self when nothing changes.
+
+        Args:
+            device_or_dtype: a device name ("cpu", "cuda", "strict:device1") or a dtype.
+            dtype: a dtype, when the first argument is a device.
+
+        Example:
+            >>> x = gf.ones(3).to("strict:device1")
+            >>> x.to(gf.float64).dtype
+            gradflow.float64
+        """
+        if isinstance(device_or_dtype, _dt.DType):
+            dtype = device_or_dtype
+        elif device_or_dtype is not None:
+            device = device_or_dtype
+        from gradflow.ops.elementwise import cast, transfer
+
+        out = self
+        if device is not None:
+            target = get_backend(device)
+            if target is not self.backend:
+                out = transfer(out, target)
+        if dtype is not None and dtype is not out.dtype:
+            out = cast(out, dtype)
+        return out
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def float(self) -> "Tensor":
+        return self.to(_dt.float32)
+
+    def double(self) -> "Tensor":
+        return self.to(_dt.float64)
+
+    def half(self) -> "Tensor":
+        return self.to(_dt.float16)
+
+    def long(self) -> "Tensor":
+        return self.to(_dt.int64)
+
+    def int(self) -> "Tensor":
+        return self.to(_dt.int32)
+
+    def bool(self) -> "Tensor":
+        return self.to(_dt.bool_)
+
+    def type_as(self, other: "Tensor") -> "Tensor":
+        return self.to(other.dtype)
+
+    # -- autograd -------------------------------------------------------------
+
+    def detach(self) -> "Tensor":
+        """The same values (shared memory), cut from the graph."""
+        return Tensor._wrap(self.data, self.backend)
+
+    def detach_(self) -> "Tensor":
+        self.creator = None
+        self.requires_grad = False
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if self.creator is not None and not requires_grad:
+            raise GraphError("requires_grad_(False) on a non-leaf tensor; use .detach()")
+        if requires_grad and not self.dtype.is_floating_point:
+            from gradflow.errors import DTypeError
+
+            raise DTypeError(f"only floating-point tensors can require gradients, not {self.dtype.name}")
+        self.requires_grad = requires_grad
+        return self
+
+    def clone(self) -> "Tensor":
+        from gradflow.ops.elementwise import clone
+
+        return clone(self)
+
+    def backward(self, gradient: "Tensor | None" = None, retain_graph: bool = False,
+                 create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad`.
+
+        Args:
+            gradient: d(loss)/d(self); may be omitted only for a one-element tensor.
+            retain_graph: keep saved values for another backward through this graph.
+            create_graph: record the backward pass so gradients can be differentiated.
+
+        Example:
+            >>> x = gf.tensor([1.0, 2.0], requires_grad=True)
+            >>> (x * x).sum().backward()
+            >>> x.grad.tolist()
+            [2.0, 4.0]
+        """
+        from gradflow.autograd.engine import run_backward
+
+        if not self.requires_grad:
+            raise GraphError(
+                "backward(): this tensor does not require grad and has no grad_fn; "
+                "create the inputs with requires_grad=True"
+            )
+        gradient = _seed_gradient(self, gradient, "backward")
+        run_backward([self], [gradient], retain_graph or create_graph, create_graph)
+
+    def register_hook(self, hook):
+        """Call `hook(grad)` when this tensor's gradient is computed; a returned tensor replaces it.
+
+        Returns:
+            A handle whose `remove()` unregisters the hook.
+        """
+        if not self.requires_grad:
+            raise GraphError("register_hook on a tensor that does not require grad")
+        if self.creator is not None:
+            node = self.creator
+            if node.hooks is None:
+                node.hooks = []
+            hooks = node.hooks
+        else:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in `.grad` after backward."""
+        if self.creator is None:
+            return
+        import weakref
+
+        ref = weakref.ref(self)
+
+        def keep(grad):
+            target = ref()
+            if target is not None:
+                target.grad = grad.detach() if target.grad is None else target.grad + grad.detach()
+
+        self.register_hook(keep)
+
+    def _bump_version(self) -> None:
+        self._version += 1
+
+    # -- in-place -------------------------------------------------------------
+
+    def _assign_inplace(self, result: "Tensor", op: str) -> "Tensor":
+        """Make `self` hold `result`: in place on the array when no graph is needed."""
+        if self.requires_grad and self.creator is None and _grad_state.enabled:
+            raise GraphError(
+                f"{op}: a leaf tensor that requires grad cannot be changed in place while "
+                "recording; wrap the update in `with gf.no_grad():`"
+            )
+        if result.data.shape != self.data.shape:
+            from gradflow.errors import ShapeError
+
+            raise ShapeError(f"{op}: result of shape {result.shape} does not fit {self.shape}")
+        if result.creator is not None:
+            self.data = result.data
+            self.creator = result.creator
+            self.requires_grad = True
+        else:
+            data = result.data
+            if data.dtype != self.data.dtype:
+                data = self.backend.xp.astype(data, self.data.dtype)
+            if self.backend.inplace:
+                self.data[...] = data
+            else:
+                self.data = data
+        self._version += 1
+        return self
+
+    def add_(self, other, alpha: float = 1.0) -> "Tensor":
+        return self._assign_inplace(self + (other * alpha if alpha != 1.0 else other), "add_")
+
+    def sub_(self, other, alpha: float = 1.0) -> "Tensor":
+        return self._assign_inplace(self - (other * alpha if alpha != 1.0 else other), "sub_")
+
+    def mul_(self, other) -> "Tensor":
+        return self._assign_inplace(self * other, "mul_")
+
+    def div_(self, other) -> "Tensor":
+        return self._assign_inplace(self / other, "div_")
+
+    def clamp_(self, min=None, max=None) -> "Tensor":
+        return self._assign_inplace(self.clamp(min, max), "clamp_")
+
+    def copy_(self, source: "Tensor") -> "Tensor":
+        from gradflow.ops.shape import broadcast_to
+
+        if not isinstance(source, Tensor):
+            from gradflow.creation import tensor
+
+            source = tensor(source, dtype=self.dtype, device=self.device)
+        if source.backend is not self.backend:
+            source = source.to(self.device)
+        return self._assign_inplace(broadcast_to(source, self.shape), "copy_")
+
+    def fill_(self, value) -> "Tensor":
+        from gradflow.creation import full_like
+
+        return self._assign_inplace(full_like(self, value), "fill_")
+
+    def zero_(self) -> "Tensor":
+        return self.fill_(0)
+
+    def __setitem__(self, key, value) -> None:
+        from gradflow.ops.shape import index_put
+
+        self._assign_inplace(index_put(self, key, value), "__setitem__")
+
+    # -- operators (defined in gradflow.ops; bound at the end of this module) ---
+
+    def __getitem__(self, key):
+        return _ops.getitem(self, key)
+
+    def __neg__(self):
+        return _ops.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ops.abs(self)
+
+    def __add__(self, other):
+        return _ops.add(self, other)
+
+    def __radd__(self, other):
+        return _ops.add(self, other)
+
+    def __sub__(self, other):
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return _ops.rsub(self, other)
+
+    def __mul__(self, other):
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return _ops.mul(self, other)
+
+    def __truediv__(self, other):
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops.rdiv(self, other)
+
+    def __pow__(self, other):
+        return _ops.pow(self, other)
+
+    def __rpow__(self, other):
+        return _ops.rpow(self, other)
+
+    def __matmul__(self, other):
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    def __eq__(self, other):  # noqa: D105 - elementwise, as in PyTorch
+        return _ops.eq(self, other)
+
+    def __ne__(self, other):
+        return _ops.ne(self, other)
+
+    def __lt__(self, other):
+        return _ops.lt(self, other)
+
+    def __le__(self, other):
+        return _ops.le(self, other)
+
+    def __gt__(self, other):
+        return _ops.gt(self, other)
+
+    def __ge__(self, other):
+        return _ops.ge(self, other)
+
+    def __invert__(self):
+        return _ops.logical_not(self)
+
+    def __and__(self, other):
+        return _ops.logical_and(self, other)
+
+    def __or__(self, other):
+        return _ops.logical_or(self, other)
+
+    __hash__ = object.__hash__
+
+    @property
+    def T(self):
+        return _ops.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+    @property
+    def mT(self):
+        return _ops.transpose(self, -2, -1)
+
+
+class _HookHandle:
+    __slots__ = ("hooks", "hook")
+
+    def __init__(self, hooks, hook):
+        self.hooks = hooks
+        self.hook = hook
+
+    def remove(self) -> None:
+        if self.hook in self.hooks:
+            self.hooks.remove(self.hook)
+
+
+def _seed_gradient(output: Tensor, gradient, where: str) -> Tensor:
+    if gradient is None:
+        if output.numel() != 1:
+            raise GraphError(
+                f"{where}(): the output has shape {output.shape}; gradients can be implied only "
+                "for one-element outputs; pass gradient= (a tensor of the output's shape)"
+            )
+        xp = output.backend.xp
+        return Tensor._wrap(xp.ones_like(output.data), output.backend)
+    if not isinstance(gradient, Tensor):
+        from gradflow.creation import tensor
+
+        gradient = tensor(gradient, dtype=output.dtype, device=output.device)
+    if gradient.shape != output.shape:
+        from gradflow.errors import ShapeError
+
+        raise ShapeError(
+            f"{where}(): gradient of shape {gradient.shape} for an output of shape {output.shape}"
+        )
+    return gradient
+
+
+from gradflow import ops as _ops  # noqa: E402  (ops import Tensor, so they come after it)
+
+for _name, _fn in _ops.TENSOR_METHODS.items():  # x.exp(), x.sum(dim=1), ...
+    setattr(Tensor, _name, _fn)

@@ -1,0 +1,1 @@
+"""Host-side data: IDX files, Fashion-MNIST/MNIST sources, the embedded digits set."""

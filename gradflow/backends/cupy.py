@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 from gradflow.backends.generic import Backend
 from gradflow.errors import BackendUnavailableError
@@ -48,6 +49,42 @@ class CupyBackend(Backend):
     # atomics whose order varies run to run, and gradflow promises identical
     # gradients on every device.
 
+    # -- optimizer steps: the generic math fused into one kernel per parameter --
+
+    def sgd_step(self, param, grad, momentum_buffer, lr, momentum, dampening, nesterov,
+                 weight_decay, maximize):
+        if param.dtype.char not in "fd":
+            return super().sgd_step(param, grad, momentum_buffer, lr, momentum, dampening,
+                                    nesterov, weight_decay, maximize)
+        with self.device:
+            if momentum == 0:
+                _sgd_kernel(False)(grad, lr, weight_decay, maximize, param)
+                return param, momentum_buffer
+            first = momentum_buffer is None
+            if first:
+                momentum_buffer = self._cupy.empty_like(param)
+            _sgd_kernel(True)(grad, lr, weight_decay, maximize, momentum, 1 - dampening,
+                              nesterov, first, param, momentum_buffer)
+        return param, momentum_buffer
+
+    def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
+                  beta2, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay):
+        if param.dtype.char not in "fd":
+            return super().adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr,
+                                     beta1, beta2, eps, weight_decay, amsgrad, maximize,
+                                     decoupled_weight_decay)
+        decoupled = decoupled_weight_decay and weight_decay != 0
+        decay = 1 - lr * weight_decay if decoupled else 1.0
+        l2 = 0.0 if decoupled else weight_decay
+        scalars = (grad, maximize, l2, decay, 1 - beta1, beta2, 1 - beta2,
+                   math.sqrt(1 - beta2**step), eps, lr / (1 - beta1**step))
+        with self.device:
+            if amsgrad:
+                _adam_kernel(True)(*scalars, param, exp_avg, exp_avg_sq, max_exp_avg_sq)
+            else:
+                _adam_kernel(False)(*scalars, param, exp_avg, exp_avg_sq)
+        return param, exp_avg, exp_avg_sq, max_exp_avg_sq
+
 
 def make_cupy_backend(index: int) -> Backend:
     count, reason = cuda_status()
@@ -56,3 +93,49 @@ def make_cupy_backend(index: int) -> Backend:
     if index >= count:
         raise BackendUnavailableError(f"device 'cuda:{index}' does not exist: {count} GPU(s) found")
     return CupyBackend(index)
+
+
+# -- fused optimizer kernels (built on first use; they mirror generic.py line for line) --
+
+
+@functools.lru_cache(maxsize=None)
+def _sgd_kernel(with_momentum: bool):
+    import cupy
+
+    inputs, outputs = "T grad, T lr, T weight_decay, bool maximize", "T param"
+    body = "T d = maximize ? -grad : grad;\n" \
+           "if (weight_decay != 0) d = d + weight_decay * param;\n"
+    if with_momentum:
+        inputs += ", T momentum, T one_minus_dampening, bool nesterov, bool first"
+        outputs += ", T buf"
+        body += "if (first) buf = d; else buf = momentum * buf + one_minus_dampening * d;\n" \
+                "d = nesterov ? d + momentum * buf : buf;\n"
+    body += "param = param - lr * d;"
+    name = "gradflow_sgd_momentum" if with_momentum else "gradflow_sgd"
+    return cupy.ElementwiseKernel(inputs, outputs, body, name)
+
+
+@functools.lru_cache(maxsize=None)
+def _adam_kernel(amsgrad: bool):
+    import cupy
+
+    # decay is 1 unless the weight decay is decoupled (AdamW); weight_decay is then 0.
+    inputs = ("T grad, bool maximize, T weight_decay, T decay, T one_minus_beta1, T beta2, "
+              "T one_minus_beta2, T bias2_sqrt, T eps, T step_size")
+    outputs = "T param, T exp_avg, T exp_avg_sq"
+    body = "T g = maximize ? -grad : grad;\n" \
+           "if (weight_decay != 0) g = g + weight_decay * param;\n" \
+           "exp_avg = exp_avg + one_minus_beta1 * (g - exp_avg);\n" \
+           "exp_avg_sq = beta2 * exp_avg_sq + one_minus_beta2 * (g * g);\n"
+    if amsgrad:
+        outputs += ", T max_exp_avg_sq"
+        # NOTE: written out so that a NaN on either side wins, as xp.maximum does.
+        body += "T m = max_exp_avg_sq;\n" \
+                "max_exp_avg_sq = (m != m || m > exp_avg_sq) ? m : exp_avg_sq;\n" \
+                "T second = max_exp_avg_sq;\n"
+    else:
+        body += "T second = exp_avg_sq;\n"
+    body += "T denom = sqrt(second) / bias2_sqrt + eps;\n" \
+            "param = param * decay - step_size * (exp_avg / denom);"
+    name = "gradflow_amsgrad" if amsgrad else "gradflow_adam"
+    return cupy.ElementwiseKernel(inputs, outputs, body, name)

@@ -6,6 +6,8 @@ are tested against these versions; they never change results beyond rounding.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from gradflow import dtypes as _dt
@@ -113,3 +115,88 @@ class Backend:
             one_hot = xp.astype(xp.take(index, rows)[None, :] == targets[:, None], values.dtype)
             out = out + one_hot @ xp.take(flat, rows, axis=0)
         return xp.reshape(out, (size, *trailing))
+
+    # -- optimizer steps --------------------------------------------------------
+    # Each takes a parameter, its gradient and its state arrays plus Python-float
+    # hyperparameters, and returns the updated (param, *state). Where `inplace`,
+    # the arrays passed in are overwritten and returned; else new ones are.
+
+    def _write(self, target, value):
+        if self.inplace:
+            target[...] = value
+            return target
+        return value
+
+    def sgd_step(self, param, grad, momentum_buffer, lr: float, momentum: float,
+                 dampening: float, nesterov: bool, weight_decay: float, maximize: bool):
+        """One SGD step; `momentum_buffer` is None on the first step. Returns (param, buffer)."""
+        d = -grad if maximize else grad
+        if weight_decay != 0:
+            d = d + weight_decay * param
+        if momentum != 0:
+            if momentum_buffer is None:
+                momentum_buffer = self.xp.asarray(d, copy=True)
+            else:
+                momentum_buffer = self._write(
+                    momentum_buffer, momentum * momentum_buffer + (1 - dampening) * d)
+            d = d + momentum * momentum_buffer if nesterov else momentum_buffer
+        return self._write(param, param - lr * d), momentum_buffer
+
+    def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step: int, lr: float,
+                  beta1: float, beta2: float, eps: float, weight_decay: float, amsgrad: bool,
+                  maximize: bool, decoupled_weight_decay: bool):
+        """One Adam/AdamW step (`step` counts from 1); `max_exp_avg_sq` is None without amsgrad.
+
+        Returns (param, exp_avg, exp_avg_sq, max_exp_avg_sq).
+        """
+        xp = self.xp
+        g = -grad if maximize else grad
+        base = param
+        if weight_decay != 0:
+            if decoupled_weight_decay:
+                base = param * (1 - lr * weight_decay)
+            else:
+                g = g + weight_decay * param
+        exp_avg = self._write(exp_avg, exp_avg + (1 - beta1) * (g - exp_avg))
+        exp_avg_sq = self._write(exp_avg_sq, beta2 * exp_avg_sq + (1 - beta2) * (g * g))
+        second = exp_avg_sq
+        if amsgrad:
+            max_exp_avg_sq = self._write(max_exp_avg_sq, xp.maximum(max_exp_avg_sq, exp_avg_sq))
+            second = max_exp_avg_sq
+        step_size = lr / (1 - beta1**step)
+        denom = xp.sqrt(second) / math.sqrt(1 - beta2**step) + eps
+        param = self._write(param, base - step_size * (exp_avg / denom))
+        return param, exp_avg, exp_avg_sq, max_exp_avg_sq
+
+    def rmsprop_step(self, param, grad, square_avg, grad_avg, momentum_buffer, lr: float,
+                     alpha: float, eps: float, weight_decay: float, momentum: float,
+                     centered: bool, maximize: bool):
+        """One RMSprop step; `grad_avg` is None unless centered, `momentum_buffer` unless
+        momentum > 0. Returns (param, square_avg, grad_avg, momentum_buffer)."""
+        xp = self.xp
+        g = -grad if maximize else grad
+        if weight_decay != 0:
+            g = g + weight_decay * param
+        square_avg = self._write(square_avg, alpha * square_avg + (1 - alpha) * (g * g))
+        if centered:
+            grad_avg = self._write(grad_avg, grad_avg + (1 - alpha) * (g - grad_avg))
+            avg = xp.sqrt(square_avg - grad_avg * grad_avg) + eps
+        else:
+            avg = xp.sqrt(square_avg) + eps
+        if momentum > 0:
+            momentum_buffer = self._write(momentum_buffer, momentum * momentum_buffer + g / avg)
+            update = momentum_buffer
+        else:
+            update = g / avg
+        return self._write(param, param - lr * update), square_avg, grad_avg, momentum_buffer
+
+    def adagrad_step(self, param, grad, state_sum, step: int, lr: float, lr_decay: float,
+                     weight_decay: float, eps: float, maximize: bool):
+        """One Adagrad step (`step` counts from 1). Returns (param, state_sum)."""
+        g = -grad if maximize else grad
+        if weight_decay != 0:
+            g = g + weight_decay * param
+        clr = lr / (1 + (step - 1) * lr_decay)
+        state_sum = self._write(state_sum, state_sum + g * g)
+        std = self.xp.sqrt(state_sum) + eps
+        return self._write(param, param - clr * (g / std)), state_sum

@@ -19,11 +19,11 @@ class StrictBackend(Backend):
 
     def from_host(self, host, dtype=None):
         xp_dtype = None if dtype is None else self.xp_dtype(dtype)
-        host = np.ascontiguousarray(host)
+        host = np.array(host, order="C", copy=None)
         on_cpu = self.xp.asarray(host, dtype=xp_dtype, copy=True)
         return on_cpu if self.device == self._cpu else on_cpu.to_device(self.device)
 
     def to_host(self, array):
         if array.device != self._cpu:
             array = array.to_device(self._cpu)
-        return np.from_dlpack(array).copy()
+        return np.from_dlpack(array).reshape(tuple(array.shape)).copy()

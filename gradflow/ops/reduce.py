@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections import namedtuple
 
 from gradflow.autograd.function import Function
@@ -105,7 +106,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     dims = normalize_dims(dim, x.ndim, "mean")
     if not x.dtype.is_floating_point:
         x = x.float()
-    return Sum.apply(x, dims=dims, keepdim=keepdim) * (1.0 / max(_count(x, dims), 1))
+    return Sum.apply(x, dims=dims, keepdim=keepdim) * (1.0 / builtins.max(_count(x, dims), 1))
 
 
 def var(x: Tensor, dim=None, keepdim: bool = False, *, correction: int = 1,
@@ -114,10 +115,10 @@ def var(x: Tensor, dim=None, keepdim: bool = False, *, correction: int = 1,
     if unbiased is not None:
         correction = 1 if unbiased else 0
     dims = normalize_dims(dim, x.ndim, "var")
+    n = _count(x, dims)
     centered = x - mean(x, dim, keepdim=True)
     total = Sum.apply(centered * centered, dims=dims, keepdim=keepdim)
-    return total * (1.0 / max(_count(x, dims) - correction, 0) if _count(x, dims) > correction
-                    else float("nan"))
+    return total * (1.0 / (n - correction) if n > correction else float("nan"))
 
 
 def std(x: Tensor, dim=None, keepdim: bool = False, *, correction: int = 1,

@@ -119,7 +119,8 @@ class Cat(Function):
         prefix = (slice(None),) * self.dim
         for size, needs in zip(self.sizes, self.needs_input_grad):
             if needs:
-                grads.append(GetItem.apply(grad, key=(*prefix, slice(start, start + size))))
+                key = (*prefix, slice(start, start + size), Ellipsis)
+                grads.append(GetItem.apply(grad, key=key))
             else:
                 grads.append(None)
             start += size
@@ -272,7 +273,7 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
     prefix = (slice(None),) * dim
     pieces, start = [], 0
     for size in sizes:
-        pieces.append(getitem(x, (*prefix, slice(start, start + size))))
+        pieces.append(getitem(x, (*prefix, slice(start, start + size), Ellipsis)))
         start += size
     return tuple(pieces)
 
@@ -328,6 +329,10 @@ def getitem(x: Tensor, key) -> Tensor:
         if not builtins.any(k is Ellipsis for k in key):
             key = (*key, Ellipsis)  # the array API asks for explicit trailing dimensions
         try:
+            if builtins.any(k is None for k in key):
+                # NOTE: setitem (the backward) takes no None, so new axes are a reshape after.
+                plain = tuple(k for k in key if k is not None)
+                return reshape(GetItem.apply(x, key=plain), _basic_index_shape(x.shape, key))
             return GetItem.apply(x, key=key)
         except IndexError as exc:
             raise IndexError(f"index {key} is out of range for shape {x.shape} ({exc})") from None
@@ -371,6 +376,25 @@ def getitem(x: Tensor, key) -> Tensor:
     k = index.ndim
     rest = out.ndim - k - first
     return permute(out, (*range(k + rest, out.ndim), *range(k), *range(k, k + rest)))
+
+
+def _basic_index_shape(shape, key) -> tuple[int, ...]:
+    """The shape x[key] has, for a key of ints, slices, None and one Ellipsis."""
+    consumed = builtins.sum(1 for k in key if k is not None and k is not Ellipsis)
+    out, axis = [], 0
+    for k in key:
+        if k is None:
+            out.append(1)
+        elif k is Ellipsis:
+            for _ in range(len(shape) - consumed):
+                out.append(shape[axis])
+                axis += 1
+        elif isinstance(k, slice):
+            out.append(len(range(*k.indices(shape[axis]))))
+            axis += 1
+        else:
+            axis += 1
+    return tuple(out)
 
 
 def index_put(x: Tensor, key, value) -> Tensor:

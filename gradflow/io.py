@@ -1,0 +1,249 @@
+"""Checkpoint files: safetensors written atomically and read with full validation; no pickle.
+
+Written by hand (the `safetensors` package is for tests): u64-LE header length N, N bytes of
+space-padded UTF-8 JSON {name: {dtype, shape, data_offsets}, "__metadata__": {str: str}}, then
+the raw little-endian C-order tensor bytes. `gradflow.save`/`load` build on this file layer.
+"""
+
+import contextlib
+import json
+import math
+import os
+import re
+import secrets
+import struct
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from gradflow.errors import CheckpointError, DTypeError
+
+FORMAT_NAME = "gradflow"
+FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 100 * 1024 * 1024
+
+# NOTE: NumPy has no bfloat16: BF16 is read as raw uint16 bits, written from ml_dtypes.bfloat16.
+_DTYPES = {code: np.dtype(numpy_code) for code, numpy_code in [
+    ("BOOL", "?"), ("U8", "u1"), ("I8", "i1"), ("U16", "<u2"), ("I16", "<i2"), ("F16", "<f2"),
+    ("BF16", "<u2"), ("U32", "<u4"), ("I32", "<i4"), ("F32", "<f4"), ("U64", "<u8"),
+    ("I64", "<i8"), ("F64", "<f8")]}
+_CODES = {dtype.str: code for code, dtype in _DTYPES.items() if code != "BF16"}
+_RESERVED_METADATA = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION)}
+_TEMPORARY_NAME = re.compile(r"^\..+\.tmp-(?P<pid>\d+)-[0-9a-f]{8}$")
+
+
+def write_safetensors(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
+                      metadata: dict[str, str] | None = None) -> None:
+    """Write arrays to a safetensors file atomically, adding gradflow's format metadata.
+
+    Args:
+        path: the file; its directory must exist. An old file is replaced only by a whole new one.
+        arrays: name -> array of bool, (u)int8-64, float16/32/64 or bfloat16 (ml_dtypes), any
+            memory or byte order; written sorted by name, C-order, little-endian.
+        metadata: extra str -> str entries; "format" and "format_version" are set by gradflow.
+
+    Returns:
+        None. A bad name or metadata raises TypeError/ValueError, a bad dtype DTypeError.
+
+    Example:
+        >>> write_safetensors("model.safetensors", {"w": np.ones((2, 3), np.float32)})
+        >>> arrays, meta = read_safetensors("model.safetensors")
+        >>> meta["format"], arrays["w"].shape
+        ('gradflow', (2, 3))
+    """
+    for name in arrays:
+        if not isinstance(name, str) or name == "__metadata__":
+            raise TypeError(f"array names must be str other than '__metadata__', got {name!r}")
+    for key, value in (metadata or {}).items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(f"metadata must map str to str, got {key!r}: {value!r}")
+        if key in _RESERVED_METADATA and value != _RESERVED_METADATA[key]:
+            raise ValueError(f"metadata key {key!r} is set by gradflow and may not be overridden")
+    header: dict[str, object] = {"__metadata__": {**(metadata or {}), **_RESERVED_METADATA}}
+    contents, offset = [], 0
+    for name in sorted(arrays):
+        array = np.asarray(arrays[name])
+        bfloat16 = array.dtype.name == "bfloat16"  # bits written as they are, as uint16
+        array = array.view(np.uint16) if bfloat16 else array
+        code = "BF16" if bfloat16 else _CODES.get(array.dtype.newbyteorder("<").str)
+        if code is None:
+            raise DTypeError(f"array {name!r} has dtype {array.dtype}, not storable in safetensors")
+        array = array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)
+        header[name] = {"dtype": code, "shape": list(array.shape),
+                        "data_offsets": [offset, offset + array.nbytes]}
+        contents.append(array)
+        offset += array.nbytes
+    encoded = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    encoded += b" " * (-len(encoded) % 8)
+    views = [array.reshape(-1).view(np.uint8).data for array in contents]  # no copies
+    atomic_write_bytes(path, [struct.pack("<Q", len(encoded)), encoded, *views])
+
+
+def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Read and validate a safetensors file (written by gradflow or by anything else).
+
+    Args:
+        path: the file to read.
+
+    Returns:
+        (arrays, metadata): writable NumPy arrays by name (BF16 as raw uint16 bits), str -> str
+        metadata. A missing, damaged, foreign or too new file raises CheckpointError naming it.
+
+    Example:
+        >>> write_safetensors("model.safetensors", {"b": np.zeros(4, np.float64)})
+        >>> arrays, meta = read_safetensors("model.safetensors")
+        >>> arrays["b"].dtype, meta["format_version"]
+        (dtype('float64'), '1')
+    """
+    try:
+        content = Path(path).read_bytes()
+    except OSError as exc:
+        reason = "file not found" if isinstance(exc, FileNotFoundError) else exc.strerror or exc
+        raise CheckpointError(f"cannot read checkpoint {os.fspath(path)}: {reason}") from None
+
+    def fail(problem: str) -> CheckpointError:
+        return CheckpointError(f"{os.fspath(path)} is not a valid safetensors file: {problem}")
+
+    if len(content) < 8:
+        raise fail(f"it is {len(content)} bytes, shorter than the 8-byte header length")
+    (header_length,) = struct.unpack("<Q", content[:8])
+    if header_length > len(content) - 8 or header_length > MAX_HEADER_BYTES:
+        raise fail(f"header length {header_length} is beyond the file's {len(content)} bytes or"
+                   f" the {MAX_HEADER_BYTES}-byte limit (truncated, or another format)")
+    try:
+        header = json.loads(content[8:8 + header_length].decode("utf-8"),
+                            object_pairs_hook=_no_duplicate_keys)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise fail(f"header is not valid UTF-8 JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise fail(f"header is a JSON {type(header).__name__}, not an object")
+    metadata = header.pop("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise fail("__metadata__ must be an object mapping str to str")
+    version, ours = metadata.get("format_version", ""), metadata.get("format") == FORMAT_NAME
+    if ours and not (version.isascii() and version.isdigit()):
+        raise fail(f"format_version {version!r} is not an integer")
+    if ours and int(version) > FORMAT_VERSION:
+        raise CheckpointError(f"{os.fspath(path)} was written by a newer gradflow (format_version"
+                              f" {version} > {FORMAT_VERSION}): upgrade gradflow to load it")
+    data = memoryview(content)[8 + header_length:]
+    entries = []
+    for name, entry in header.items():
+        if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= entry.keys():
+            raise fail(f"tensor {name!r} needs dtype, shape and data_offsets, got {entry!r}")
+        code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        dtype = _DTYPES.get(code) if isinstance(code, str) else None
+        if dtype is None:
+            raise fail(f"tensor {name!r} has unknown dtype {code!r}")
+        if not _is_list_of_naturals(shape):
+            raise fail(f"tensor {name!r} has shape {shape!r}, not a list of non-negative ints")
+        if not _is_list_of_naturals(offsets) or len(offsets) != 2 or offsets[0] > offsets[1]:
+            raise fail(f"tensor {name!r} has data_offsets {offsets!r}, not [begin, end]")
+        expected = math.prod(shape) * dtype.itemsize
+        if offsets[1] - offsets[0] != expected:
+            raise fail(f"tensor {name!r}: {code} {shape} is {expected} bytes, not {offsets}")
+        if offsets[1] > len(data):
+            raise fail(f"tensor {name!r} ends at byte {offsets[1]} > {len(data)}: file truncated")
+        entries.append((offsets[0], offsets[1], name, dtype, shape))
+    position = 0
+    for begin, end, name, _, _ in sorted(entries):
+        if begin != position:
+            kind = "overlaps the previous tensor" if begin < position else "leaves a gap"
+            raise fail(f"tensor {name!r} at data_offsets [{begin}, {end}] {kind}")
+        position = end
+    if position != len(data):
+        raise fail(f"{len(data) - position} bytes after the last tensor (trailing data)")
+    arrays = {}
+    for begin, end, name, dtype, shape in entries:
+        array = np.frombuffer(data[begin:end], dtype=dtype).reshape(shape).copy()
+        if dtype == np.bool_ and array.size and array.view(np.uint8).max() > 1:
+            raise fail(f"BOOL tensor {name!r} holds bytes other than 0 and 1")
+        arrays[name] = array
+    return arrays, metadata
+
+
+def atomic_write_bytes(path: str | os.PathLike, chunks: Iterable[bytes | memoryview]) -> None:
+    """Write chunks so that path holds its old content or all of the new, never a mix.
+
+    Args:
+        path: the file; its directory must exist. The bytes go to `.<name>.tmp-<pid>-<random>`
+            beside it, are fsynced and renamed onto it; then the directory is fsynced.
+        chunks: bytes-like pieces (a generator is consumed during the write).
+
+    Returns:
+        None. On an exception the temporary file is removed and path is untouched; a SIGKILL
+        may leave the temporary file, which `cleanup_temporary_files` removes.
+
+    Example:
+        >>> atomic_write_bytes("notes.txt", [b"hello ", b"world"])
+        >>> open("notes.txt", "rb").read()
+        b'hello world'
+    """
+    target = Path(path)
+    directory = target.parent
+    if not directory.is_dir():
+        raise CheckpointError(f"cannot write {target}: directory {directory} does not exist")
+    temporary = directory / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        with open(temporary, "xb") as file:
+            file.writelines(chunks)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    with contextlib.suppress(OSError):  # NOTE: makes the rename durable; fails on Windows.
+        descriptor = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def cleanup_temporary_files(directory: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that killed writers left in a directory.
+
+    Args:
+        directory: holds `.<name>.tmp-<pid>-<8 hex digits>` files; one is kept while process
+            <pid> is alive (POSIX only: elsewhere, call this when no write is in progress).
+
+    Returns:
+        The paths removed.
+
+    Example:
+        >>> removed = cleanup_temporary_files("checkpoints")
+        >>> [path.name for path in removed]
+        ['.model.safetensors.tmp-4242-0123abcd']
+    """
+    removed = []
+    for entry in sorted(Path(directory).iterdir()):
+        match = _TEMPORARY_NAME.match(entry.name)
+        if match and entry.is_file() and not _process_alive(int(match["pid"])):
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid() or os.name != "posix":  # NOTE: os.kill(pid, 0) kills on Windows.
+        return pid == os.getpid()
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        pass
+    return True
+
+
+def _is_list_of_naturals(value: object) -> bool:
+    return isinstance(value, list) and all(type(item) is int and item >= 0 for item in value)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"duplicate keys {sorted({key for key in keys if keys.count(key) > 1})}")
+    return dict(pairs)

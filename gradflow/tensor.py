@@ -286,13 +286,25 @@ class Tensor:
 
     # -- in-place -------------------------------------------------------------
 
-    def _assign_inplace(self, result: "Tensor", op: str) -> "Tensor":
-        """Make `self` hold `result`: in place on the array when no graph is needed."""
-        if self.requires_grad and self.creator is None and _grad_state.enabled:
+    def _inplace(self, compute, op: str) -> "Tensor":
+        """Replace this tensor's values with compute(self), keeping its identity.
+
+        Outside a recorded graph the array is updated in place (the optimizer's case).
+        While recording, the op runs on an alias of the old tensor and this tensor
+        takes over the result's node, so gradients flow through the change.
+        """
+        recording = _grad_state.enabled
+        if self.requires_grad and self.creator is None and recording:
             raise GraphError(
                 f"{op}: a leaf tensor that requires grad cannot be changed in place while "
                 "recording; wrap the update in `with gf.no_grad():`"
             )
+        source = self
+        if recording and self.requires_grad:
+            source = Tensor._wrap(self.data, self.backend, True)
+            source.creator = self.creator
+            source._version = self._version
+        result = compute(source)
         if result.data.shape != self.data.shape:
             from gradflow.errors import ShapeError
 
@@ -313,19 +325,21 @@ class Tensor:
         return self
 
     def add_(self, other, alpha: float = 1.0) -> "Tensor":
-        return self._assign_inplace(self + (other * alpha if alpha != 1.0 else other), "add_")
+        other = other * alpha if alpha != 1.0 else other
+        return self._inplace(lambda t: t + other, "add_")
 
     def sub_(self, other, alpha: float = 1.0) -> "Tensor":
-        return self._assign_inplace(self - (other * alpha if alpha != 1.0 else other), "sub_")
+        other = other * alpha if alpha != 1.0 else other
+        return self._inplace(lambda t: t - other, "sub_")
 
     def mul_(self, other) -> "Tensor":
-        return self._assign_inplace(self * other, "mul_")
+        return self._inplace(lambda t: t * other, "mul_")
 
     def div_(self, other) -> "Tensor":
-        return self._assign_inplace(self / other, "div_")
+        return self._inplace(lambda t: t / other, "div_")
 
     def clamp_(self, min=None, max=None) -> "Tensor":
-        return self._assign_inplace(self.clamp(min, max), "clamp_")
+        return self._inplace(lambda t: t.clamp(min, max), "clamp_")
 
     def copy_(self, source: "Tensor") -> "Tensor":
         from gradflow.ops.shape import broadcast_to
@@ -336,12 +350,12 @@ class Tensor:
             source = tensor(source, dtype=self.dtype, device=self.device)
         if source.backend is not self.backend:
             source = source.to(self.device)
-        return self._assign_inplace(broadcast_to(source, self.shape), "copy_")
+        return self._inplace(lambda t: broadcast_to(source, self.shape), "copy_")
 
     def fill_(self, value) -> "Tensor":
         from gradflow.creation import full_like
 
-        return self._assign_inplace(full_like(self, value), "fill_")
+        return self._inplace(lambda t: full_like(t, value), "fill_")
 
     def zero_(self) -> "Tensor":
         return self.fill_(0)
@@ -349,7 +363,7 @@ class Tensor:
     def __setitem__(self, key, value) -> None:
         from gradflow.ops.shape import index_put
 
-        self._assign_inplace(index_put(self, key, value), "__setitem__")
+        self._inplace(lambda t: index_put(t, key, value), "__setitem__")
 
     # -- operators (defined in gradflow.ops; bound at the end of this module) ---
 

@@ -51,9 +51,12 @@ def check_forward(node, out, args) -> None:
     node.trace = user_frame()
     if not _finite(out.data, out.backend):
         shapes = ", ".join(str(a.shape) for a in args if hasattr(a, "shape"))
+        during = state.backward_of
+        where = (f"the backward of {during.name} (created at {during.trace or '<unknown>'})"
+                 if during is not None else node.trace)
         raise NonFiniteError(
             f"anomaly: {node.name} produced NaN or Inf in its output of shape {out.shape} "
-            f"(inputs {shapes}), created at {node.trace}"
+            f"(inputs {shapes}), in {where}"
         )
 
 

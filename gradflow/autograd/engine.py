@@ -59,7 +59,14 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 raise GraphError(FREED)
             if node.saves_inputs or node.saves_output:
                 _check_versions(node)
-            grads = node.backward(grad)
+            if _grad_state.anomaly:
+                _grad_state.backward_of = node
+                try:
+                    grads = node.backward(grad)
+                finally:
+                    _grad_state.backward_of = None
+            else:
+                grads = node.backward(grad)
             if type(grads) is not tuple:
                 grads = (grads,)
             if len(grads) != len(inputs):

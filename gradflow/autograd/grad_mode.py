@@ -9,6 +9,7 @@ import threading
 class _State(threading.local):
     enabled = True   # record graphs
     anomaly = False  # check every output and gradient for NaN/Inf
+    backward_of = None  # in anomaly mode: the node whose backward is running
 
 
 state = _State()

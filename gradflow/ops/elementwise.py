@@ -26,6 +26,8 @@ class Add(Function):
 
 
 class Mul(Function):
+    saves_inputs = True
+
     def forward(self, a, b):
         return a * b
 
@@ -36,6 +38,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    saves_inputs = True
+
     def forward(self, a, b):
         return a / b
 
@@ -57,6 +61,8 @@ class Neg(Function):
 
 class PowScalar(Function):
     """x ** exponent for a constant exponent."""
+
+    saves_inputs = True
 
     def forward(self, x):
         return x ** self.exponent

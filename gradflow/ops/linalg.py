@@ -9,6 +9,8 @@ from gradflow.tensor import Tensor
 
 
 class MatMul(Function):
+    saves_inputs = True
+
     def forward(self, a, b):
         return self.backend.xp.matmul(a, b)
 

@@ -29,3 +29,4 @@ from gradflow.ops import *  # noqa: F401,F403  (gf.exp, gf.sum, gf.cat, ...)
 from gradflow.random import Generator, get_rng_state, set_rng_state
 
 __version__ = "0.1.0"
+from gradflow.checkpoint import load, save  # noqa: E402

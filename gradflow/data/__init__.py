@@ -1,1 +1,8 @@
-"""Host-side data: IDX files, Fashion-MNIST/MNIST sources, the embedded digits set."""
+"""Data: Dataset, DataLoader, image datasets (Fashion-MNIST, MNIST, embedded digits), transforms."""
+
+from gradflow.data import transforms
+from gradflow.data.datasets import MNIST, Digits, FashionMNIST
+from gradflow.data.loader import DataLoader, Dataset, TensorDataset, default_collate
+
+__all__ = ["DataLoader", "Dataset", "Digits", "FashionMNIST", "MNIST", "TensorDataset",
+           "default_collate", "transforms"]

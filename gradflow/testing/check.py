@@ -1,0 +1,124 @@
+"""`gradflow check`: every registered op and the reference models, on each device, against the CPU."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import gradflow as gf
+from gradflow.testing import harness
+from gradflow.testing.registry import load_all
+
+
+@dataclass
+class CheckRow:
+    name: str
+    device: str
+    max_error: float
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class CheckReport:
+    rows: list[CheckRow] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    def table(self) -> str:
+        lines = [f"{'op / model':<30} {'device':<20} {'max error':>10}  status", "-" * 78]
+        for r in self.rows:
+            status = "ok" if r.ok else f"FAIL: {r.detail}"
+            lines.append(f"{r.name:<30} {r.device:<20} {r.max_error:>10.2e}  {status}")
+        for device, reason in self.skipped.items():
+            lines.append(f"{'(all)':<30} {device:<20} {'':>10}  skipped: {reason}")
+        failed = [r for r in self.rows if not r.ok]
+        lines.append(f"{len(self.rows) - len(failed)} passed, {len(failed)} failed "
+                     f"({self.seconds:.1f}s)")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "rows": [r.__dict__ for r in self.rows], "skipped": self.skipped}
+
+
+def _check_op(spec, device: str, dtype, has_float64: bool) -> CheckRow:
+    worst = 0.0
+    try:
+        for sample in spec.samples():
+            if "float64" in spec.tags and not has_float64:
+                continue
+            if not spec.nondeterministic:
+                harness.check_forward(spec, sample, device, dtype)
+                if device != "cpu":
+                    worst = max(worst, harness.check_cross_device(spec, sample, device, dtype))
+            if spec.differentiable and has_float64:
+                harness.check_gradcheck(spec, sample, device)
+    except Exception as exc:  # report, keep going: the table is the product
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return CheckRow(spec.name, device, worst, False, f"{type(exc).__name__}: {message}")
+    return CheckRow(spec.name, device, worst, True)
+
+
+def _reference_batches(image_size: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal((8, 1, image_size, image_size)), rng.integers(0, 10, 8))
+            for _ in range(3)]
+
+
+def _check_models(devices, dtype) -> list[CheckRow]:
+    from gradflow import models, nn, optim
+    from gradflow.testing.compare import compare_training
+
+    rows = []
+    cases = {
+        "model: mlp": (lambda: models.mlp(64, (32,), 10), 8),
+        "model: cnn+batchnorm+dropout": (
+            lambda: models.cnn(image_size=8, batch_norm=True, dropout=0.3, widths=(8, 16),
+                               hidden=32), 8),
+    }
+    for name, (make, size) in cases.items():
+        report = compare_training(make, _reference_batches(size), nn.CrossEntropyLoss(),
+                                  lambda p: optim.SGD(p, lr=0.05, momentum=0.9), devices=devices,
+                                  steps=5, dtype=dtype, clip_grad_norm=1.0)
+        for device, steps in report.divergence.items():
+            worst = max((max(s.values()) for s in steps if s), default=0.0)
+            first = report.first_divergence[device]
+            detail = "" if first is None else f"parts at step {first[0]} in {first[1]}"
+            rows.append(CheckRow(name, device, worst, first is None, detail))
+    return rows
+
+
+def run_check(devices, dtype_name: str = "float32") -> CheckReport:
+    """Check every registered op and the reference models on `devices` (cpu is the reference)."""
+    from gradflow.backends import get_backend
+    from gradflow.errors import BackendUnavailableError
+
+    started = time.perf_counter()
+    dtype = gf.dtypes.by_name(dtype_name)
+    report = CheckReport()
+    usable = []
+    for device in devices:
+        try:
+            backend = get_backend(device)
+        except BackendUnavailableError as exc:
+            report.skipped[device] = str(exc)
+            continue
+        if dtype not in backend.to_xp:
+            report.skipped[device] = f"no {dtype.name} on this device"
+            continue
+        usable.append(device)
+    for spec in load_all().values():
+        for device in usable:
+            has_float64 = gf.float64 in get_backend(device).to_xp
+            report.rows.append(_check_op(spec, device, dtype, has_float64))
+    if "cpu" not in usable:
+        usable = ["cpu", *usable]
+    report.rows += _check_models(usable, dtype)
+    report.seconds = time.perf_counter() - started
+    return report

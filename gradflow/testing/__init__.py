@@ -7,6 +7,10 @@
 """
 
 from gradflow.testing.assertions import assert_close, to_numpy
+from gradflow.testing.compare import (
+    DeviceReport, TrainingReport, compare_devices, compare_training,
+)
 from gradflow.testing.gradcheck import GradcheckError, gradcheck, gradgradcheck
 
-__all__ = ["GradcheckError", "assert_close", "gradcheck", "gradgradcheck", "to_numpy"]
+__all__ = ["DeviceReport", "GradcheckError", "TrainingReport", "assert_close", "compare_devices",
+           "compare_training", "gradcheck", "gradgradcheck", "to_numpy"]

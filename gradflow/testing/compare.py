@@ -137,7 +137,8 @@ def compare_devices(fn, *inputs, devices=("cpu", "strict:device1"), grads: bool 
     `grads` is true; the gradient is of sum(output * r) for a fixed random r.
 
     Args:
-        fn: a function of tensors returning a tensor, or a tuple/list/dict of tensors.
+        fn: a function of tensors returning a tensor, or a tuple/list/dict of tensors; or a
+            Module, whose parameters' gradients are then compared too (same weights everywhere).
         inputs: tensors, NumPy arrays or numbers (numbers are passed unchanged).
         devices: device names; unavailable ones are listed with the reason and skipped.
         grads: compare input gradients too.
@@ -152,10 +153,20 @@ def compare_devices(fn, *inputs, devices=("cpu", "strict:device1"), grads: bool 
         >>> report = compare_devices(lambda x: x.tanh().sum(), gf.randn(4, 3))
         >>> report.raise_if_failed()
     """
+    from gradflow.nn.module import Module
+
     usable, missing, required_missing = _available(devices, require)
     hosts = _host_inputs(inputs)
+    module = fn if isinstance(fn, Module) else None
+    if module is not None:
+        home = next((p.device for p in module.parameters()), "cpu")
+        state = {k: v.numpy() for k, v in module.state_dict().items()}
     results = {}
     for device in usable:
+        if module is not None:  # the same weights on every device, gradients compared by name
+            module.to(device)
+            module.load_state_dict(state)
+            module.zero_grad(set_to_none=True)
         tensors = []
         for value in hosts:
             if isinstance(value, np.ndarray):
@@ -180,7 +191,14 @@ def compare_devices(fn, *inputs, devices=("cpu", "strict:device1"), grads: bool 
             for position, t in enumerate(tensors):
                 if isinstance(t, gf.Tensor) and t.grad is not None:
                     values[f"grad of input {position}"] = t.grad.numpy()
+            if module is not None:
+                for name, p in module.named_parameters():
+                    if p.grad is not None:
+                        values[f"grad of {name}"] = p.grad.numpy()
         results[device] = values
+    if module is not None:
+        module.to(home)
+        module.load_state_dict(state)
     report = DeviceReport(reference=usable[0] if usable else "", unavailable=missing,
                           required_missing=required_missing)
     if not usable:

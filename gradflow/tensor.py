@@ -166,6 +166,8 @@ class Tensor:
         if device is not None:
             target = get_backend(device)
             if target is not self.backend:
+                if dtype is not None and self.dtype not in target.to_xp:
+                    out = cast(out, dtype)  # the destination lacks the source dtype: cast first
                 out = transfer(out, target)
         if dtype is not None and dtype is not out.dtype:
             out = cast(out, dtype)
@@ -200,6 +202,21 @@ class Tensor:
     def detach(self) -> "Tensor":
         """The same values (shared memory), cut from the graph."""
         return Tensor._wrap(self.data, self.backend)
+
+    def __deepcopy__(self, memo) -> "Tensor":
+        """copy.deepcopy: a leaf with copied values (and gradient) on the same device."""
+        if self.creator is not None:
+            raise GraphError("deepcopy: only leaf tensors can be copied; use .detach() first")
+        out = _new(type(self))
+        out.data = self.backend.xp.asarray(self.data, copy=True)
+        out.backend = self.backend
+        out.grad = None if self.grad is None else self.grad.__deepcopy__(memo)
+        out.requires_grad = self.requires_grad
+        out.creator = None
+        out._version = 0
+        out._hooks = None
+        memo[id(self)] = out
+        return out
 
     def detach_(self) -> "Tensor":
         self.creator = None

@@ -98,7 +98,7 @@ def make_cupy_backend(index: int) -> Backend:
 # -- fused optimizer kernels (built on first use; they mirror generic.py line for line) --
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sgd_kernel(with_momentum: bool):
     import cupy
 
@@ -115,7 +115,7 @@ def _sgd_kernel(with_momentum: bool):
     return cupy.ElementwiseKernel(inputs, outputs, body, name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _adam_kernel(amsgrad: bool):
     import cupy
 

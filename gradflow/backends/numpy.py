@@ -31,19 +31,12 @@ class NumpyBackend(Backend):
 
     # -- optimizer steps: the generic math, in place with one scratch array ----
     # NOTE: hyperparameters arrive as Python floats, which NumPy treats as weak
-    # scalars, so float32 arrays stay float32 through every in-place ufunc.
+    # scalars, so float32 arrays stay float32 through every in-place ufunc. Every
+    # temporary is made with out=, since ufuncs on 0-d arrays return scalars.
 
     def sgd_step(self, param, grad, momentum_buffer, lr, momentum, dampening, nesterov,
                  weight_decay, maximize):
-        d = grad
-        if weight_decay != 0:
-            d = np.multiply(param, weight_decay)
-            if maximize:
-                np.subtract(d, grad, out=d)
-            else:
-                np.add(d, grad, out=d)
-        elif maximize:
-            d = np.negative(grad)
+        d = _effective_grad(param, grad, weight_decay, maximize)
         if momentum != 0:
             if momentum_buffer is None:
                 momentum_buffer = np.array(d, copy=True)
@@ -52,24 +45,24 @@ class NumpyBackend(Backend):
                 if dampening == 0:
                     momentum_buffer += d
                 else:
-                    momentum_buffer += np.multiply(d, 1 - dampening)
+                    momentum_buffer += np.multiply(d, 1 - dampening, out=np.empty_like(d))
             if nesterov:
-                d = np.add(d, np.multiply(momentum_buffer, momentum))
+                scratch = np.multiply(momentum_buffer, momentum, out=np.empty_like(d))
+                d = np.add(d, scratch, out=scratch)
             else:
                 d = momentum_buffer
-        scratch = np.multiply(d, lr, out=None if d is grad or d is momentum_buffer else d)
+        owned = d is not grad and d is not momentum_buffer
+        scratch = np.multiply(d, lr, out=d if owned else np.empty_like(d))
         param -= scratch
         return param, momentum_buffer
 
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
                   beta2, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay):
-        g = np.negative(grad) if maximize else grad
-        if weight_decay != 0:
-            if decoupled_weight_decay:
-                param *= 1 - lr * weight_decay
-            else:
-                g = np.add(g, np.multiply(param, weight_decay))
-        scratch = np.subtract(g, exp_avg)
+        decoupled = decoupled_weight_decay and weight_decay != 0
+        g = _effective_grad(param, grad, 0.0 if decoupled else weight_decay, maximize)
+        if decoupled:
+            param *= 1 - lr * weight_decay
+        scratch = np.subtract(g, exp_avg, out=np.empty_like(param))
         scratch *= 1 - beta1
         exp_avg += scratch
         exp_avg_sq *= beta2
@@ -90,11 +83,9 @@ class NumpyBackend(Backend):
 
     def rmsprop_step(self, param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
                      weight_decay, momentum, centered, maximize):
-        g = np.negative(grad) if maximize else grad
-        if weight_decay != 0:
-            g = np.add(g, np.multiply(param, weight_decay))
+        g = _effective_grad(param, grad, weight_decay, maximize)
         square_avg *= alpha
-        scratch = np.multiply(g, g)
+        scratch = np.multiply(g, g, out=np.empty_like(param))
         scratch *= 1 - alpha
         square_avg += scratch
         if centered:
@@ -119,10 +110,8 @@ class NumpyBackend(Backend):
 
     def adagrad_step(self, param, grad, state_sum, step, lr, lr_decay, weight_decay, eps,
                      maximize):
-        g = np.negative(grad) if maximize else grad
-        if weight_decay != 0:
-            g = np.add(g, np.multiply(param, weight_decay))
-        scratch = np.multiply(g, g)
+        g = _effective_grad(param, grad, weight_decay, maximize)
+        scratch = np.multiply(g, g, out=np.empty_like(param))
         state_sum += scratch
         np.sqrt(state_sum, out=scratch)
         scratch += eps
@@ -130,3 +119,15 @@ class NumpyBackend(Backend):
         scratch *= lr / (1 + (step - 1) * lr_decay)
         param -= scratch
         return param, state_sum
+
+
+def _effective_grad(param, grad, weight_decay, maximize):
+    """-grad if maximize, plus weight_decay * param: a new array, or `grad` itself unchanged."""
+    if weight_decay == 0:
+        return np.negative(grad, out=np.empty_like(grad)) if maximize else grad
+    d = np.multiply(param, weight_decay, out=np.empty_like(param))
+    if maximize:
+        np.subtract(d, grad, out=d)
+    else:
+        np.add(d, grad, out=d)
+    return d

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from gradflow.autograd.function import Function
+from gradflow.autograd.function import Function, mismatch_error
 from gradflow.errors import DTypeError
 from gradflow.ops._util import SCALARS, as_tensor_like, promote, reraise
 from gradflow.tensor import Tensor
@@ -82,6 +82,8 @@ def _binary(cls, a, b, op: str):
                 a = cast(a, a.backend.default_float)
         elif not isinstance(b, SCALARS):
             b = as_tensor_like(b, a)
+    elif b.backend is not a.backend:
+        raise mismatch_error(op, (a, b))
     elif a.data.dtype != b.data.dtype:
         a, b = promote(a, b)
     try:

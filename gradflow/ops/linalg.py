@@ -52,6 +52,10 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
         a = a if isinstance(a, Tensor) else as_tensor_like(a, b)
         b = b if isinstance(b, Tensor) else as_tensor_like(b, a)
+    if a.backend is not b.backend:
+        from gradflow.autograd.function import mismatch_error
+
+        raise mismatch_error("matmul", (a, b))
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(f"matmul: needs at least 1-d inputs, got shapes {a.shape} and {b.shape}")
     k_a = a.shape[-1]

@@ -64,6 +64,11 @@ def _device_unavailable(name: str) -> str | None:
 def pytest_generate_tests(metafunc):
     if "device" not in metafunc.fixturenames:
         return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+        if "device" in names:
+            return  # the test chose its own devices
     params = []
     for name in selected_devices(metafunc.config):
         marks = [pytest.mark.gpu] if name.startswith("cuda") else []

@@ -1,0 +1,180 @@
+"""Containers: Sequential, ModuleList and ModuleDict."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
+
+from gradflow.nn.module import Module
+
+
+def _index(i: int, length: int, kind: str) -> int:
+    if not -length <= i < length:
+        raise IndexError(f"{kind} index {i} is out of range for {length} modules")
+    return i % length
+
+
+class Sequential(Module):
+    """Modules applied one after the other; the output of each is the input of the next.
+
+    Args:
+        *modules: the layers in order, or one OrderedDict of name -> layer.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> model(gf.randn(5, 4)).shape
+        (5, 2)
+    """
+
+    def __init__(self, *modules: Module):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, module in modules[0].items():
+                self.add_module(name, module)
+        else:
+            for i, module in enumerate(modules):
+                self.add_module(str(i), module)
+
+    def forward(self, x):
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            part = Sequential(OrderedDict(list(self._modules.items())[index]))
+            self._set_path(self._path)  # the layers keep their paths in this model
+            return part
+        return list(self._modules.values())[_index(index, len(self), "Sequential")]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        key = list(self._modules)[_index(index, len(self), "Sequential")]
+        self.add_module(key, module)
+
+    def __delitem__(self, index) -> None:
+        keys = list(self._modules)
+        doomed = keys[index] if isinstance(index, slice) else [keys[_index(index, len(keys),
+                                                                            "Sequential")]]
+        for key in doomed:
+            del self._modules[key]
+        if all(key.isdigit() for key in keys):  # numbered layers stay numbered 0, 1, 2, ...
+            modules = list(self._modules.values())
+            self._modules.clear()
+            for i, module in enumerate(modules):
+                self.add_module(str(i), module)
+
+    def append(self, module: Module) -> Sequential:
+        """Add a layer at the end; returns self."""
+        self.add_module(str(len(self)), module)
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters the parent sees; it has no forward of its own.
+
+    Example:
+        >>> blocks = nn.ModuleList([nn.Linear(8, 8) for _ in range(3)])
+        >>> len(list(blocks.parameters()))
+        6
+    """
+
+    def __init__(self, modules: Iterable[Module] | None = None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            part = ModuleList(list(self._modules.values())[index])
+            self._set_path(self._path)
+            return part
+        return self._modules[str(_index(index, len(self), "ModuleList"))]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        self.add_module(str(_index(index, len(self), "ModuleList")), module)
+
+    def __delitem__(self, index) -> None:
+        items = list(self._modules.values())
+        del items[index]
+        self._renumber(items)
+
+    def _renumber(self, items: list) -> None:
+        self._modules.clear()
+        for i, module in enumerate(items):
+            self.add_module(str(i), module)
+
+    def append(self, module: Module) -> ModuleList:
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        items = list(self._modules.values())
+        items.insert(index, module)
+        self._renumber(items)
+
+
+class ModuleDict(Module):
+    """A dict of modules, by name, whose parameters the parent sees.
+
+    Example:
+        >>> heads = nn.ModuleDict({"age": nn.Linear(8, 1), "kind": nn.Linear(8, 3)})
+        >>> heads["kind"].out_features
+        3
+    """
+
+    def __init__(self, modules: Mapping[str, Module] | None = None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._modules
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+    def pop(self, key: str) -> Module:
+        return self._modules.pop(key)
+
+    def update(self, modules) -> None:
+        pairs = modules.items() if isinstance(modules, Mapping) else modules
+        for key, module in pairs:
+            self.add_module(key, module)

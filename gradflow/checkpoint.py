@@ -7,6 +7,7 @@ the caller's `extra`) goes into its JSON metadata.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -19,6 +20,8 @@ from gradflow.tensor import Tensor
 
 _MODEL = "model/"
 _OPTIM = "optimizer/"
+_DIGEST = "content_sha256"
+_NOT_DIGESTED = ("format", "format_version", _DIGEST)  # set by the file layer, or the digest
 
 
 def save(path: str | os.PathLike, model=None, optimizer=None, scheduler=None, *,
@@ -57,6 +60,7 @@ def save(path: str | os.PathLike, model=None, optimizer=None, scheduler=None, *,
     if generator:
         metadata["generator"] = json.dumps(_random.get_rng_state())
     metadata["extra"] = json.dumps(extra if extra is not None else {})
+    metadata[_DIGEST] = _digest(arrays, metadata)
     write_safetensors(path, arrays, metadata)
 
 
@@ -80,6 +84,10 @@ def load(path: str | os.PathLike, model=None, optimizer=None, scheduler=None, *,
         >>> extra = gf.load("ckpt.safetensors", model, optimizer)
     """
     arrays, metadata = read_safetensors(path)
+    if _DIGEST in metadata and metadata[_DIGEST] != _digest(arrays, metadata):
+        raise CheckpointError(f"{path}: the checkpoint is damaged: its tensors or metadata do not "
+                              "match the SHA-256 digest saved with it (flipped bytes or a bad "
+                              "copy); load an intact copy")
     try:
         extra = json.loads(metadata.get("extra", "{}"))
         optim_meta = json.loads(metadata["optimizer"]) if optimizer is not None else None
@@ -97,6 +105,7 @@ def load(path: str | os.PathLike, model=None, optimizer=None, scheduler=None, *,
 
     backup_model = {k: v.clone() for k, v in model.state_dict().items()} if model else None
     backup_optim = optimizer.state_dict() if optimizer is not None else None
+    backup_sched = scheduler.state_dict() if scheduler is not None else None
     try:
         if model is not None:
             model.load_state_dict(model_state)
@@ -111,10 +120,30 @@ def load(path: str | os.PathLike, model=None, optimizer=None, scheduler=None, *,
             model.load_state_dict(backup_model)
         if optimizer is not None:
             optimizer.load_state_dict(backup_optim)
+        if scheduler is not None:
+            scheduler.load_state_dict(backup_sched)
         if isinstance(exc, StateDictError):
-            raise
+            raise StateDictError(f"{path}: {exc}") from exc
         raise CheckpointError(f"{path}: could not restore the checkpoint ({exc})") from exc
     return extra
+
+
+def _digest(arrays: dict, metadata: dict) -> str:
+    """SHA-256 of every tensor's bytes and of gf.save's metadata: catches bytes flipped on disk.
+
+    NOTE: the file layer's own checks catch a damaged header; only a digest catches a flip
+    inside the tensor data or inside a JSON value that stays valid JSON.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        if array.dtype.byteorder == ">":
+            array = array.astype(array.dtype.newbyteorder("<"))
+        digest.update(name.encode() + b"\0")
+        digest.update(array.reshape(-1).view(np.uint8).data)
+    for key in sorted(k for k in metadata if k not in _NOT_DIGESTED):
+        digest.update(f"{key}\0{metadata[key]}\0".encode())
+    return digest.hexdigest()
 
 
 def _optimizer_state(arrays: dict, meta: dict) -> dict:

@@ -41,5 +41,7 @@ def by_name(name: str) -> DType:
     try:
         return _BY_NAME[name]
     except KeyError:
+        from gradflow.errors import DTypeError
+
         known = ", ".join(d.name for d in ALL)
-        raise TypeError(f"unknown dtype {name!r}; gradflow knows {known}") from None
+        raise DTypeError(f"unknown dtype {name!r}; gradflow knows {known}") from None

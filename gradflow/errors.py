@@ -13,6 +13,10 @@ class DTypeError(GradflowError, TypeError):
     """A dtype an op or a device does not accept."""
 
 
+class IndexingError(GradflowError, IndexError):
+    """An index out of range, of a non-integer dtype, or of a form gradflow does not support."""
+
+
 class DeviceMismatchError(GradflowError, RuntimeError):
     """Tensors on two devices meet in one op; nothing is moved silently."""
 
@@ -35,6 +39,10 @@ class StateDictError(GradflowError, RuntimeError):
 
 class CheckpointError(GradflowError, ValueError):
     """A checkpoint file that is missing, truncated, damaged or of another format."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """No checkpoint file at the path given."""
 
 
 class DatasetError(GradflowError, ValueError):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradflow.errors import CheckpointError, DTypeError
+from gradflow.errors import CheckpointError, CheckpointNotFoundError, DTypeError
 
 FORMAT_NAME = "gradflow"
 FORMAT_VERSION = 1
@@ -98,9 +98,12 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], di
     """
     try:
         content = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise CheckpointNotFoundError(f"cannot read checkpoint {os.fspath(path)}: file not found"
+                                      ) from None
     except OSError as exc:
-        reason = "file not found" if isinstance(exc, FileNotFoundError) else exc.strerror or exc
-        raise CheckpointError(f"cannot read checkpoint {os.fspath(path)}: {reason}") from None
+        raise CheckpointError(f"cannot read checkpoint {os.fspath(path)}: "
+                              f"{exc.strerror or exc}") from None
 
     def fail(problem: str) -> CheckpointError:
         return CheckpointError(f"{os.fspath(path)} is not a valid safetensors file: {problem}")

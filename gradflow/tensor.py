@@ -5,7 +5,7 @@ from __future__ import annotations
 from gradflow import dtypes as _dt
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.backends import get_backend
-from gradflow.errors import GraphError
+from gradflow.errors import DTypeError, GraphError, ShapeError
 
 _new = object.__new__
 
@@ -113,7 +113,8 @@ class Tensor:
 
     def item(self):
         if self.numel() != 1:
-            raise ValueError(f"item(): the tensor has {self.numel()} elements, not one")
+            raise ShapeError(f"item(): the tensor of shape {self.shape} has {self.numel()} "
+                             "elements, not one; index one out first or use .tolist()")
         return self.numpy().reshape(()).item()
 
     def tolist(self):
@@ -127,12 +128,13 @@ class Tensor:
 
     def __index__(self) -> int:
         if self.dtype.is_floating_point:
-            raise TypeError("only integer tensors can be used as an index")
+            raise DTypeError(f"only integer tensors can be used as an index, not "
+                             f"{self.dtype.name}; convert with .long()")
         return int(self.item())
 
     def __bool__(self) -> bool:
         if self.numel() != 1:
-            raise ValueError(
+            raise ShapeError(
                 f"the truth value of a tensor with {self.numel()} elements is ambiguous; "
                 "use .any() or .all()"
             )
@@ -317,15 +319,22 @@ class Tensor:
                 "recording; wrap the update in `with gf.no_grad():`"
             )
         source = self
-        if recording and self.requires_grad:
-            source = Tensor._wrap(self.data, self.backend, True)
+        if recording:  # NOTE: always an alias, or the new node would list self as its input
+            source = Tensor._wrap(self.data, self.backend, self.requires_grad)
             source.creator = self.creator
             source._version = self._version
         result = compute(source)
         if result.data.shape != self.data.shape:
-            from gradflow.errors import ShapeError
-
             raise ShapeError(f"{op}: result of shape {result.shape} does not fit {self.shape}")
+        if recording and self.requires_grad and result.creator is None:
+            # NOTE: a constant written over a recorded tensor (fill_, zero_, copy_ of a
+            # constant) still gets a node, so what made the old value gets a zero gradient,
+            # not the gradient of a value that is gone (PyTorch's FillBackward).
+            from gradflow.ops.elementwise import where
+
+            xp = self.backend.xp
+            everywhere = xp.ones(self.data.shape, dtype=xp.bool, device=self.backend.device)
+            result = where(Tensor._wrap(everywhere, self.backend), result, source)
         if result.creator is not None:
             self.data = result.data
             self.creator = result.creator
@@ -367,6 +376,8 @@ class Tensor:
             source = tensor(source, dtype=self.dtype, device=self.device)
         if source.backend is not self.backend:
             source = source.to(self.device)
+        if source.dtype is not self.dtype:
+            source = source.to(self.dtype)
         return self._inplace(lambda t: broadcast_to(source, self.shape), "copy_")
 
     def fill_(self, value) -> "Tensor":
@@ -507,6 +518,10 @@ def _seed_gradient(output: Tensor, gradient, where: str) -> Tensor:
         from gradflow.creation import tensor
 
         gradient = tensor(gradient, dtype=output.dtype, device=output.device)
+    if gradient.backend is not output.backend:
+        from gradflow.autograd.function import mismatch_error
+
+        raise mismatch_error(f"{where}(): gradient", (output, gradient))
     if gradient.shape != output.shape:
         from gradflow.errors import ShapeError
 

@@ -6,7 +6,6 @@ from collections import deque
 
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.errors import GraphError, ShapeError
-from gradflow.tensor import Tensor
 
 FREED = (
     "trying to backward through the graph a second time, or after its saved values were "
@@ -77,12 +76,12 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 from gradflow.autograd.anomaly import check_backward
 
                 check_backward(node, grads)
-            for arg, arg_grad in zip(inputs, grads):
-                if arg_grad is None or not isinstance(arg, Tensor) or not arg.requires_grad:
+            for arg, needed, creator, arg_grad in zip(inputs, node.needs_input_grad,
+                                                      node.input_creators, grads):
+                if arg_grad is None or not needed:
                     continue
                 if arg_grad.data.shape != arg.data.shape:
                     arg_grad = sum_to(arg_grad, arg.data.shape)
-                creator = arg.creator
                 if creator is None:
                     _add_leaf(leaf_grads, arg, arg_grad)
                     continue
@@ -115,25 +114,27 @@ def _count_consumers(start_nodes):
         inputs = node.inputs
         if inputs is None:
             raise GraphError(FREED)
-        for arg in inputs:
-            if isinstance(arg, Tensor):
-                creator = arg.creator
-                if creator is not None and arg.requires_grad:
-                    pending[creator] = pending.get(creator, 0) + 1
-                    if creator not in seen:
-                        seen.add(creator)
-                        stack.append(creator)
+        for needed, creator in zip(node.needs_input_grad, node.input_creators):
+            if needed and creator is not None:
+                pending[creator] = pending.get(creator, 0) + 1
+                if creator not in seen:
+                    seen.add(creator)
+                    stack.append(creator)
     return pending
 
 
 def _check_versions(node):
     if node.saves_inputs:
-        for arg, version in zip(node.inputs, node.versions):
-            if isinstance(arg, Tensor) and arg._version != version:
+        for arg, chain in zip(node.inputs, node.versions):
+            for tensor, version in chain:
+                if tensor._version == version:
+                    continue
+                what = "was" if tensor is arg else (
+                    f"is a view of a tensor of shape {tuple(tensor.shape)} that was")
                 raise GraphError(
-                    f"{node.name}: an input of shape {tuple(arg.shape)} saved for backward was "
-                    f"modified in place (version {version} -> {arg._version}); use an "
-                    f"out-of-place op (x = x + 1 instead of x.add_(1)) or .clone() first"
+                    f"{node.name}: an input of shape {tuple(arg.shape)} saved for backward "
+                    f"{what} modified in place (version {version} -> {tensor._version}); use "
+                    "an out-of-place op (x = x + 1 instead of x.add_(1)) or .clone() first"
                 )
     if node.saves_output:
         out = node.out_ref()

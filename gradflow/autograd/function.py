@@ -22,6 +22,9 @@ class Function:
 
     Class attributes:
         saves_inputs: backward reads input values; in-place changes to them are detected.
+        reads_for: optional, with saves_inputs: for each input, the inputs whose gradient
+            reads its value (Mul: ((1,), (0,))); an input that no needed gradient reads may
+            then change in place without an error, as in PyTorch.
         saves_output: backward reads the output (`self.output`); the array is kept, not the
             Tensor, so the graph holds no reference cycle.
     Instance attributes set when the graph is recorded:
@@ -31,7 +34,9 @@ class Function:
     """
 
     saves_inputs = False
+    reads_for = None  # with saves_inputs: per input, the inputs whose gradient reads its value
     saves_output = False
+    is_view = False  # the output may share memory with input 0 (reshape, permute, basic getitem)
     inputs = None
     hooks = None
     trace = None
@@ -92,9 +97,17 @@ class Function:
             node.needs_input_grad = tuple(
                 isinstance(arg, Tensor) and arg.requires_grad for arg in args
             )
+            # NOTE: the creators as they are now: an in-place op may later give an input
+            # a new creator, and this node's gradient belongs to the value it read.
+            node.input_creators = tuple(
+                arg.creator if isinstance(arg, Tensor) else None for arg in args
+            )
             if cls.saves_inputs:
+                needs, reads_for = node.needs_input_grad, cls.reads_for
                 node.versions = tuple(
-                    arg._version if isinstance(arg, Tensor) else 0 for arg in args
+                    version_chain(arg) if isinstance(arg, Tensor) and (
+                        reads_for is None or any(needs[j] for j in reads_for[i])) else ()
+                    for i, arg in enumerate(args)
                 )
             if cls.saves_output:
                 node.out_data = data
@@ -113,7 +126,25 @@ class Function:
     def release(self) -> None:
         """Drop the inputs and saved arrays once backward has used them."""
         self.inputs = None
-        self.__dict__.pop("out_data", None)
+        state = self.__dict__
+        state.pop("out_data", None)
+        state.pop("input_creators", None)
+        state.pop("versions", None)
+
+
+def version_chain(t: Tensor) -> tuple:
+    """(tensor, version) for t and for each tensor it is a view of, at this moment.
+
+    NOTE: a view shares memory with its base, so an in-place change of the base (an
+    optimizer step on `weight` after `weight.T` was saved) is a change of the view too.
+    """
+    chain = [(t, t._version)]
+    node = t.creator
+    while node is not None and node.is_view and node.inputs is not None:
+        base = node.inputs[0]
+        chain.append((base, base._version))
+        node = base.creator
+    return tuple(chain)
 
 
 def mismatch_error(op: str, args) -> DeviceMismatchError:

@@ -49,6 +49,15 @@ class CupyBackend(Backend):
     # atomics whose order varies run to run, and gradflow promises identical
     # gradients on every device.
 
+    # -- convolution: the columns in one copy from a strided view, as on the CPU --
+
+    def im2col(self, x, kernel, stride, padding, dilation, batch_major=False, wide=False):
+        from gradflow.backends.numpy import strided_im2col
+
+        with self.device:
+            return strided_im2col(self, self._cupy, x, kernel, stride, padding, dilation,
+                                  batch_major, wide)
+
     # -- optimizer steps: the generic math fused into one kernel per parameter --
 
     def sgd_step(self, param, grad, momentum_buffer, lr, momentum, dampening, nesterov,

@@ -11,6 +11,7 @@ Example:
 from gradflow.nn.module import Module, Parameter, RemovableHandle  # noqa: I001  (first)
 from gradflow.nn import functional, init, utils
 from gradflow.nn.containers import ModuleDict, ModuleList, Sequential
+from gradflow.nn.conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
 from gradflow.nn.layers import (
     GELU, BatchNorm1d, BatchNorm2d, Dropout, Embedding, Flatten, Identity, LayerNorm, LeakyReLU,
     Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh,
@@ -20,17 +21,10 @@ from gradflow.nn.losses import (
 )
 
 __all__ = [
-    "GELU", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "CrossEntropyLoss",
-    "Dropout", "Embedding", "Flatten", "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear",
-    "LogSoftmax", "MSELoss", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU",
+    "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
+    "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "GELU",
+    "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
+    "MaxPool2d", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU",
     "RemovableHandle", "Sequential", "Sigmoid", "SmoothL1Loss", "Softmax", "Tanh", "functional",
     "init", "utils",
 ]
-
-try:
-    from gradflow.nn.conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
-except ModuleNotFoundError as _missing:  # TODO: remove the guard once gradflow/nn/conv.py exists
-    if _missing.name not in ("gradflow.nn.conv", "gradflow.nn.functional_conv"):
-        raise
-else:
-    __all__ += ["AdaptiveAvgPool2d", "AvgPool2d", "Conv2d", "MaxPool2d"]

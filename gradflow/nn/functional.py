@@ -335,18 +335,15 @@ from gradflow.nn.functional_losses import (
     smooth_l1_loss,
 )
 
-try:
-    from gradflow.nn.functional_conv import (  # noqa: F401
-        adaptive_avg_pool2d,
-        avg_pool2d,
-        conv2d,
-        max_pool2d,
-    )
-except ModuleNotFoundError as _missing:  # TODO: remove once gradflow/nn/functional_conv.py exists
-    if _missing.name != "gradflow.nn.functional_conv":
-        raise
+from gradflow.nn.functional_conv import (  # noqa: E402
+    adaptive_avg_pool2d,
+    avg_pool2d,
+    conv2d,
+    max_pool2d,
+)
 
 __all__ = [
+    "adaptive_avg_pool2d", "avg_pool2d", "conv2d", "max_pool2d",
     "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
     "dropout", "embedding", "gelu", "l1_loss", "layer_norm", "leaky_relu", "linear",
     "log_softmax", "mse_loss", "nll_loss", "one_hot", "pad", "relu", "sigmoid",

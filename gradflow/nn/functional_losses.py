@@ -71,6 +71,10 @@ def _weighted_pick(logp: Tensor, target: Tensor, weight: Tensor | None, ignore_i
 
 def _index_loss(logp: Tensor, target: Tensor, sample_shape, weight, ignore_index: int,
                 reduction: str, label_smoothing: float, op: str) -> Tensor:
+    if target.backend is not logp.backend:
+        from gradflow.autograd.function import mismatch_error
+
+        raise mismatch_error(op, (logp, target))
     classes = logp.shape[1]
     if weight is not None and weight.shape != (classes,):
         raise ShapeError(f"{op}: weight of shape {weight.shape} for {classes} classes")

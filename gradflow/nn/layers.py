@@ -7,7 +7,6 @@ Layers take `device=` and `dtype=` for their parameters, as PyTorch's do.
 
 from __future__ import annotations
 
-import math
 
 import gradflow as gf
 from gradflow.autograd.grad_mode import no_grad
@@ -52,10 +51,7 @@ class Linear(Module):
 
     def reset_parameters(self) -> None:
         """Draw fresh initial values from the global generator."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5.0))
-        if self.bias is not None:
-            bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_affine_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim < 1 or x.shape[-1] != self.in_features:

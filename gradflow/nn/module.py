@@ -17,7 +17,7 @@ from typing import Any
 from gradflow import dtypes as _dt
 from gradflow.autograd.grad_mode import no_grad
 from gradflow.backends import get_backend
-from gradflow.errors import ShapeError
+from gradflow.errors import DTypeError, ShapeError
 from gradflow.nn.parameter import Parameter, RemovableHandle
 from gradflow.nn.state_dict import check_state_dict
 from gradflow.tensor import Tensor
@@ -333,7 +333,7 @@ class Module:
         elif device_or_dtype is not None:
             device = device_or_dtype
         if dtype is not None and not dtype.is_floating_point:
-            raise TypeError(f"Module.to() casts only to floating dtypes, not {dtype.name}")
+            raise DTypeError(f"Module.to() casts only to floating dtypes, not {dtype.name}")
 
         tensors = list(itertools.chain(self.parameters(), self.buffers()))
         tensors += [t.grad for t in tensors if t.grad is not None]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from gradflow.autograd.grad_mode import no_grad
 from gradflow.errors import StateDictError
 from gradflow.tensor import Tensor
@@ -32,6 +34,9 @@ def check_state_dict(owner: str, own: dict, state_dict, strict: bool):
     Example:
         >>> pairs, missing, unexpected = check_state_dict("Linear", {}, {}, True)
     """
+    if not isinstance(state_dict, Mapping):
+        raise StateDictError(f"load_state_dict for {owner}: expected a mapping from names to "
+                             f"tensors (from state_dict()), got {type(state_dict).__name__}")
     missing = [key for key in own if key not in state_dict]
     unexpected = [key for key in state_dict if key not in own]
     problems = []

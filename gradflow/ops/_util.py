@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 from gradflow.errors import DTypeError, GradflowError, ShapeError
 from gradflow.tensor import Tensor
 
@@ -62,6 +64,13 @@ def reraise(op: str, exc: Exception, *args) -> Exception:
 
 
 def normalize_dim(dim: int, ndim: int, op: str) -> int:
+    try:
+        if isinstance(dim, bool):
+            raise TypeError
+        dim = operator.index(dim)
+    except TypeError:
+        raise DTypeError(f"{op}: dim must be an int (or a tuple of ints), got {dim!r} "
+                         f"({type(dim).__name__})") from None
     if not -max(ndim, 1) <= dim < max(ndim, 1):
         raise ShapeError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions")
     return dim % ndim if ndim else 0
@@ -70,6 +79,9 @@ def normalize_dim(dim: int, ndim: int, op: str) -> int:
 def normalize_dims(dim, ndim: int, op: str) -> tuple[int, ...] | None:
     if dim is None:
         return None
-    if isinstance(dim, int):
-        return (normalize_dim(dim, ndim, op),)
-    return tuple(sorted(normalize_dim(d, ndim, op) for d in dim))
+    if not isinstance(dim, (tuple, list)):
+        dims = (normalize_dim(dim, ndim, op),)
+    else:
+        dims = tuple(sorted(normalize_dim(d, ndim, op) for d in dim))
+    # NOTE: a 0-d tensor accepts dim 0 and -1 (PyTorch) but has no axis to reduce
+    return dims if ndim else ()

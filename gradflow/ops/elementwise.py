@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from gradflow.autograd.function import Function, mismatch_error
-from gradflow.errors import DTypeError
+from gradflow.errors import ConfigError, DTypeError
 from gradflow.ops._util import SCALARS, as_tensor_like, promote, reraise
 from gradflow.tensor import Tensor
 
@@ -27,6 +27,7 @@ class Add(Function):
 
 class Mul(Function):
     saves_inputs = True
+    reads_for = ((1,), (0,))  # a is read only for b's gradient, b only for a's
 
     def forward(self, a, b):
         return a * b
@@ -39,6 +40,7 @@ class Mul(Function):
 
 class Div(Function):
     saves_inputs = True
+    reads_for = ((1,), (0, 1))
 
     def forward(self, a, b):
         return a / b
@@ -406,7 +408,7 @@ def minimum(a: Tensor, b) -> Tensor:
 def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
     """Limit values to [min, max]; either bound may be None."""
     if min is None and max is None:
-        raise ValueError("clamp: give at least one of min and max")
+        raise ConfigError("clamp: give at least one of min and max")
     return Clamp.apply(x, low=min, high=max)
 
 
@@ -417,7 +419,7 @@ def where(condition: Tensor, a, b) -> Tensor:
         raise TypeError("where: at least one of a and b must be a tensor")
     condition = _tensorize(condition, like)
     a, b = _tensorize(a, like), _tensorize(b, like)
-    if a.data.dtype != b.data.dtype:
+    if a.dtype is not b.dtype:  # gradflow dtypes: comparable across devices
         a, b = promote(a, b)
     try:
         return Where.apply(condition, a, b)

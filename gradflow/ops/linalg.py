@@ -10,6 +10,7 @@ from gradflow.tensor import Tensor
 
 class MatMul(Function):
     saves_inputs = True
+    reads_for = ((1,), (0,))  # a is read only for b's gradient, b only for a's
 
     def forward(self, a, b):
         return self.backend.xp.matmul(a, b)

@@ -163,13 +163,14 @@ def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Index of the first largest value (over the flattened tensor when dim is None)."""
     xp = x.backend.xp
     data = x.data
-    if dim is None:
+    dims = normalize_dims(dim, x.ndim, "argmax")
+    if not dims:  # all elements: dim is None, or x is 0-d
         data = xp.reshape(data, (-1,))
         result = xp.argmax(data)
         if keepdim:
             result = xp.reshape(result, (1,) * x.ndim)
     else:
-        (axis,) = normalize_dims(dim, x.ndim, "argmax")
+        (axis,) = dims
         result = xp.argmax(data, axis=axis, keepdims=keepdim)
     return Tensor._wrap(xp.astype(result, x.backend.index_dtype), x.backend)
 
@@ -178,12 +179,13 @@ def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Index of the first smallest value."""
     xp = x.backend.xp
     data = x.data
-    if dim is None:
+    dims = normalize_dims(dim, x.ndim, "argmin")
+    if not dims:  # all elements: dim is None, or x is 0-d
         result = xp.argmin(xp.reshape(data, (-1,)))
         if keepdim:
             result = xp.reshape(result, (1,) * x.ndim)
     else:
-        (axis,) = normalize_dims(dim, x.ndim, "argmin")
+        (axis,) = dims
         result = xp.argmin(data, axis=axis, keepdims=keepdim)
     return Tensor._wrap(xp.astype(result, x.backend.index_dtype), x.backend)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import builtins
 
 from gradflow.autograd.function import Function
-from gradflow.errors import ShapeError
+from gradflow.errors import ConfigError, IndexingError, ShapeError
 from gradflow.ops._util import broadcast_shapes, normalize_dim
 from gradflow.tensor import Tensor
 
 
 class Reshape(Function):
+    is_view = True
+
     def forward(self, x):
         self.in_shape = x.shape
         return self.backend.xp.reshape(x, self.shape)
@@ -20,6 +22,8 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    is_view = True
+
     def forward(self, x):
         return self.backend.xp.permute_dims(x, self.dims)
 
@@ -31,6 +35,8 @@ class Permute(Function):
 
 
 class BroadcastTo(Function):
+    is_view = True
+
     def forward(self, x):
         return self.backend.xp.broadcast_to(x, self.shape)
 
@@ -40,6 +46,8 @@ class BroadcastTo(Function):
 
 class GetItem(Function):
     """Basic indexing: ints, slices, None and Ellipsis."""
+
+    is_view = True
 
     def forward(self, x):
         self.in_shape = x.shape
@@ -231,7 +239,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
     """Join tensors along an existing dimension."""
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("cat: expected a non-empty list of tensors")
+        raise ConfigError("cat: expected a non-empty list of tensors")
     first = tensors[0]
     dim = normalize_dim(dim, first.ndim, "cat")
     for t in tensors[1:]:
@@ -240,7 +248,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
         ):
             shapes = ", ".join(str(u.shape) for u in tensors)
             raise ShapeError(f"cat: shapes {shapes} differ outside dimension {dim}")
-    if len({t.data.dtype for t in tensors}) > 1:
+    if len({t.dtype for t in tensors}) > 1:  # gradflow dtypes: comparable across devices
         target = max((t.dtype for t in tensors), key=lambda d: (d.is_floating_point, d.itemsize))
         tensors = [t.to(target) for t in tensors]
     return Cat.apply(*tensors, dim=dim)
@@ -250,7 +258,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
     """Join tensors along a new dimension."""
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("stack: expected a non-empty list of tensors")
+        raise ConfigError("stack: expected a non-empty list of tensors")
     shapes = {t.shape for t in tensors}
     if len(shapes) > 1:
         raise ShapeError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
@@ -264,7 +272,7 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
         if step <= 0:
-            raise ValueError(f"split: split size must be positive, got {step}")
+            raise ConfigError(f"split: split size must be positive, got {step}")
         sizes = [builtins.min(step, n - s) for s in range(0, n, step)]
     else:
         sizes = list(split_size_or_sections)
@@ -289,7 +297,7 @@ def pad(x: Tensor, pad, value: float = 0.0) -> Tensor:
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ShapeError(f"pad: {pad} needs pairs for at most {x.ndim} dimensions")
     if builtins.any(p < 0 for p in pad):
-        raise ValueError(f"pad: negative padding {pad} is not supported")
+        raise ConfigError(f"pad: negative padding {pad} is not supported")
     widths = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
@@ -306,14 +314,24 @@ def _index_array(value, x: Tensor):
             from gradflow.autograd.function import mismatch_error
 
             raise mismatch_error("index", (x, value))
-        return value.data
-    if isinstance(value, (list, tuple)) or hasattr(value, "__array_interface__") or hasattr(
+        index = value
+    elif isinstance(value, (list, tuple)) or hasattr(value, "__array_interface__") or hasattr(
         value, "__dlpack__"
     ):
         from gradflow.creation import tensor
 
-        return tensor(value, device=x.backend).data
-    return None
+        index = tensor(value, device=x.backend)
+        if index.numel() == 0:  # NOTE: [] holds no floats; it selects nothing, as in PyTorch
+            index = index.long()
+    else:
+        if isinstance(value, float):
+            raise IndexingError(f"index {value!r} is a float; a tensor of shape {x.shape} is "
+                                "indexed by ints, slices, None, ... or integer/bool tensors")
+        return None
+    if index.dtype.is_floating_point:
+        raise IndexingError(f"indices must be integer or bool tensors, got {index.dtype.name} "
+                            f"(indexing a tensor of shape {x.shape}); convert them with .long()")
+    return index.data
 
 
 def _is_bool(array) -> bool:
@@ -335,17 +353,18 @@ def getitem(x: Tensor, key) -> Tensor:
                 return reshape(GetItem.apply(x, key=plain), _basic_index_shape(x.shape, key))
             return GetItem.apply(x, key=key)
         except IndexError as exc:
-            raise IndexError(f"index {key} is out of range for shape {x.shape} ({exc})") from None
+            raise IndexingError(f"index {key} is out of range for shape {x.shape} ({exc})"
+                                ) from None
     xp = x.backend.xp
     first = next(i for i, a in enumerate(arrays) if a is not None)
     if builtins.any(not (isinstance(k, slice) and k == slice(None)) for k in key[:first]):
-        raise IndexError("indexing: put slices other than ':' after the index arrays")
+        raise IndexingError("indexing: put slices other than ':' after the index arrays")
     advanced = arrays[first:]
     count = 0
     while count < len(advanced) and advanced[count] is not None:
         count += 1
     if builtins.any(not (isinstance(k, slice) and k == slice(None)) for k in key[first + count:]):
-        raise IndexError("indexing: after index arrays only ':' is supported")
+        raise IndexingError("indexing: after index arrays only ':' is supported")
     if count == 1 and _is_bool(advanced[0]):
         mask = advanced[0]
         if tuple(mask.shape) != x.shape[first:first + mask.ndim]:
@@ -355,15 +374,15 @@ def getitem(x: Tensor, key) -> Tensor:
         index, lead = flat, mask.ndim
     else:
         if builtins.any(_is_bool(a) for a in advanced[:count]):
-            raise IndexError("indexing: a boolean mask cannot be mixed with other index arrays")
+            raise IndexingError("indexing: a boolean mask cannot be mixed with other index arrays")
         shape = broadcast_shapes("index", *(tuple(a.shape) for a in advanced[:count]))
         index = None
         for axis in range(count):
             size = x.shape[first + axis]
             a = advanced[axis]
             if builtins.bool(xp.any((a < -size) | (a >= size))):
-                raise IndexError(f"index out of range for dimension {first + axis} of size {size} "
-                                 f"(tensor of shape {x.shape})")
+                raise IndexingError(f"index out of range for dimension {first + axis} of size "
+                                    f"{size} (tensor of shape {x.shape})")
             a = xp.astype(xp.where(a < 0, a + size, a), x.backend.index_dtype)
             a = xp.broadcast_to(a, shape)
             index = a if index is None else index * size + a
@@ -406,10 +425,10 @@ def index_put(x: Tensor, key, value) -> Tensor:
         key = (*key, Ellipsis)
     for k in key:
         if hasattr(k, "dtype") and not _is_bool(k):
-            raise IndexError("setitem with integer index arrays is not supported; "
-                             "use a boolean mask or slices")
+            raise IndexingError("setitem with integer index arrays is not supported; "
+                                "use a boolean mask or slices")
     if isinstance(value, Tensor):
-        if value.data.dtype != x.data.dtype:
+        if value.dtype is not x.dtype:
             value = value.to(x.dtype)
     elif not isinstance(value, (int, float, bool)):
         from gradflow.creation import tensor

@@ -1,0 +1,356 @@
+"""In-place changes: refused when a pending backward needs the old value, differentiable otherwise.
+
+Every in-place method, the optimizers' updates and the nn.init functions bump the version
+of the tensor they change; a backward that finds a saved tensor (an input, an output, or
+the base of a saved view) at another version raises GraphError("... modified in place ...")
+instead of computing a wrong gradient. Where PyTorch differentiates through an in-place
+op on a non-leaf tensor, gradflow gives the same gradients.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradflow as gf
+from gradflow import nn
+from gradflow.errors import GraphError
+
+MODIFIED = "modified in place"
+
+# -- every in-place method --------------------------------------------------------------------
+
+MUTATIONS = {
+    "add_": lambda t: t.add_(1.0),
+    "add_-alpha": lambda t: t.add_(gf.ones(3, dtype=t.dtype, device=t.device), alpha=2.0),
+    "sub_": lambda t: t.sub_(0.5),
+    "mul_": lambda t: t.mul_(2.0),
+    "div_": lambda t: t.div_(2.0),
+    "clamp_": lambda t: t.clamp_(-0.1, 0.1),
+    "copy_": lambda t: t.copy_(gf.zeros(3, dtype=t.dtype, device=t.device)),
+    "fill_": lambda t: t.fill_(3.0),
+    "zero_": lambda t: t.zero_(),
+    "setitem": lambda t: t.__setitem__(0, 5.0),
+    "setitem-slice": lambda t: t.__setitem__(slice(1, None), 0.0),
+    "iadd": lambda t: t.__iadd__(1.0),
+    "imul": lambda t: t.__imul__(2.0),
+}
+
+
+def _saved_non_leaf_input(device):
+    x = gf.randn(3, dtype=gf.float64, device=device, requires_grad=True)
+    t = x * 1.0
+    return t, (t * t).sum()  # Mul saves t
+
+
+def _saved_constant_input(device):
+    w = gf.randn(3, dtype=gf.float64, device=device, requires_grad=True)
+    t = gf.randn(3, dtype=gf.float64, device=device)
+    return t, (w * t).sum()  # Mul saves t, which needs no gradient itself
+
+
+def _saved_output(device):
+    x = gf.randn(3, dtype=gf.float64, device=device, requires_grad=True)
+    t = x.exp()
+    return t, t.sum()  # Exp saves its output t
+
+
+def _saved_view_of_it(device):
+    x = gf.randn(3, dtype=gf.float64, device=device, requires_grad=True)
+    t = x * 1.0
+    view = t.reshape(3, 1)
+    return t, (view * view).sum()  # Mul saves the view; t is its base
+
+
+SAVED = {
+    "saved-non-leaf-input": _saved_non_leaf_input,
+    "saved-constant-input": _saved_constant_input,
+    "saved-output": _saved_output,
+    "saved-view-base": _saved_view_of_it,
+}
+
+
+@pytest.mark.parametrize("recording", [False, True], ids=["no_grad", "recording"])
+@pytest.mark.parametrize("saved", list(SAVED), ids=list(SAVED))
+@pytest.mark.parametrize("mutation", list(MUTATIONS), ids=list(MUTATIONS))
+def test_changing_a_saved_tensor_in_place_fails_the_backward(device, mutation, saved,
+                                                             recording):
+    t, loss = SAVED[saved](device)
+    if recording:
+        MUTATIONS[mutation](t)
+    else:
+        with gf.no_grad():
+            MUTATIONS[mutation](t)
+    with pytest.raises(GraphError, match=MODIFIED):
+        loss.backward()
+
+
+@pytest.mark.parametrize("mutation", list(MUTATIONS), ids=list(MUTATIONS))
+def test_changing_a_tensor_no_backward_needs_is_fine(device, mutation):
+    # Add and Sum save nothing, so changing their input afterwards harms no gradient
+    # (PyTorch agrees); neither does a change after the backward has run.
+    x = gf.randn(3, dtype=gf.float64, device=device, requires_grad=True)
+    t = x * 2.0
+    loss = (t + 1.0).sum()
+    with gf.no_grad():
+        MUTATIONS[mutation](t)
+    loss.backward()
+    assert x.grad.tolist() == [2.0, 2.0, 2.0]
+    with gf.no_grad():
+        MUTATIONS[mutation](t)
+
+
+# -- optimizer updates and nn.init on a parameter a pending backward needs ----------------------
+
+OPTIMIZERS = {
+    "sgd": lambda p: gf.optim.SGD(p, lr=0.1),
+    "sgd-momentum": lambda p: gf.optim.SGD(p, lr=0.1, momentum=0.9),
+    "adam": lambda p: gf.optim.Adam(p, lr=0.1),
+    "adamw": lambda p: gf.optim.AdamW(p, lr=0.1),
+    "rmsprop": lambda p: gf.optim.RMSprop(p, lr=0.1),
+    "adagrad": lambda p: gf.optim.Adagrad(p, lr=0.1),
+}
+
+
+def _two_layers(device):
+    gf.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).to(device)
+
+
+@pytest.mark.parametrize("kind", list(OPTIMIZERS))
+def test_optimizer_step_before_a_second_backward_fails(device, kind):
+    # The second layer reads weight.T (a view of its weight) to send the gradient back to
+    # the first layer; the step changes that weight in place.
+    model = _two_layers(device)
+    optimizer = OPTIMIZERS[kind](model.parameters())
+    loss = model(gf.randn(4, 3, device=device)).square().sum()
+    loss.backward(retain_graph=True)
+    optimizer.step()
+    with pytest.raises(GraphError, match=MODIFIED):
+        loss.backward()
+
+
+@pytest.mark.parametrize("kind", list(OPTIMIZERS))
+def test_optimizer_step_on_a_directly_saved_parameter_fails(device, kind):
+    w = nn.Parameter(gf.randn(3, device=device))
+    optimizer = OPTIMIZERS[kind]([w])
+    loss = (w * w).sum()  # each factor is read for the other's gradient
+    loss.backward(retain_graph=True)
+    optimizer.step()
+    with pytest.raises(GraphError, match=MODIFIED):
+        loss.backward()
+
+
+def test_the_same_situations_fail_in_pytorch():
+    torch = pytest.importorskip("torch")
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss = model(torch.randn(4, 3)).square().sum()
+    loss.backward(retain_graph=True)
+    optimizer.step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+def test_an_update_no_pending_gradient_reads_is_allowed_as_in_pytorch(device):
+    # One Linear layer on data that needs no gradient: its weight's gradient reads the
+    # data, never the weight, so a step between two backwards harms nothing (PyTorch
+    # agrees) and the second backward gives the first one's gradient again.
+    layer = nn.Linear(3, 2).to(device)
+    optimizer = gf.optim.SGD(layer.parameters(), lr=0.1)
+    loss = layer(gf.randn(4, 3, device=device)).sum()
+    loss.backward(retain_graph=True)
+    first = layer.weight.grad.numpy().copy()
+    optimizer.step()
+    optimizer.zero_grad()
+    loss.backward()
+    np.testing.assert_array_equal(layer.weight.grad.numpy(), first)
+
+    torch = pytest.importorskip("torch")
+    reference = torch.nn.Linear(3, 2)
+    torch_loss = reference(torch.randn(4, 3)).sum()
+    torch_loss.backward(retain_graph=True)
+    torch.optim.SGD(reference.parameters(), lr=0.1).step()
+    torch_loss.backward()
+
+
+@pytest.mark.parametrize("kind", list(OPTIMIZERS))
+def test_ordinary_training_steps_never_trip_the_check(device, kind):
+    gf.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)).to(device)
+    optimizer = OPTIMIZERS[kind](model.parameters())
+    x, y = gf.randn(8, 3, device=device), gf.randn(8, 1, device=device)
+    for _ in range(3):
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+
+INITS = {
+    "uniform_": lambda t: nn.init.uniform_(t, -0.1, 0.1),
+    "normal_": lambda t: nn.init.normal_(t),
+    "constant_": lambda t: nn.init.constant_(t, 0.3),
+    "zeros_": nn.init.zeros_,
+    "ones_": nn.init.ones_,
+    "xavier_uniform_": nn.init.xavier_uniform_,
+    "xavier_normal_": nn.init.xavier_normal_,
+    "kaiming_uniform_": nn.init.kaiming_uniform_,
+    "kaiming_normal_": nn.init.kaiming_normal_,
+}
+
+
+@pytest.mark.parametrize("init", list(INITS))
+def test_init_of_a_weight_a_pending_backward_needs_fails(device, init):
+    model = _two_layers(device)
+    loss = model(gf.randn(4, 3, device=device)).square().sum()
+    INITS[init](model[2].weight)
+    with pytest.raises(GraphError, match=MODIFIED):
+        loss.backward()
+
+
+# -- differentiable in-place ops on non-leaf tensors, against PyTorch ---------------------------
+# Each program is written once and runs on gradflow and on torch: x is (2, 3), w is (3,)
+# with entries in [1, 2), both float64 and requiring gradients.
+
+
+def _add_mul(x, w):
+    y = x * 2.0
+    y.add_(w)
+    y.mul_(3.0)
+    return (y * y).sum()
+
+
+def _sub_alpha(x, w):
+    y = x * x
+    y.sub_(w, alpha=0.5)
+    return (y * y).sum()
+
+
+def _div_by_tensor(x, w):
+    y = x + 1.0
+    y.div_(w)
+    return (y * y).sum()
+
+
+def _clamp(x, w):
+    y = x * 3.0
+    y.clamp_(-1.0, 1.0)
+    return (y * w).sum()
+
+
+def _copy_from_graph(x, w):
+    y = x * 1.0
+    y.copy_(w * 2.0)
+    return (y * y * x).sum()
+
+
+def _fill(x, w):
+    y = x * 1.0
+    y.fill_(2.0)
+    return (y * w).sum()
+
+
+def _zero(x, w):
+    y = x * 1.0
+    y.zero_()
+    return (y * w + x).sum()
+
+
+def _setitem_row_from_graph(x, w):
+    y = x * 1.0
+    y[0] = w * 3.0
+    return (y * y).sum()
+
+
+def _setitem_constant(x, w):
+    y = x * 2.0
+    y[1] = 0.0
+    return (y * y * w).sum()
+
+
+def _setitem_mask(x, w):
+    y = x * 2.0
+    y[y > 0] = 0.5
+    return (y * y * w).sum()
+
+
+def _augmented_slice(x, w):
+    y = x * 2.0
+    y[:, 1:] *= 3.0
+    return (y * y * w).sum()
+
+
+def _iadd_then_reuse(x, w):
+    y = x * 2.0
+    y += w
+    z = y + 1.0  # Add saves nothing, so y may change afterwards
+    y.div_(2.0)
+    return (z * z).sum() + (y * w).sum()
+
+
+def _consumed_before(x, w):
+    y = x * 2.0
+    z = y + 1.0  # recorded before the change: its gradient goes to the old y, not to w
+    y.add_(w)
+    return (z * z).sum() + (y * 3.0).sum()
+
+
+def _into_a_constant(x, w):
+    y = x.detach() * 0.0
+    y.add_(w)
+    y.mul_(x)
+    return (y * y).sum()
+
+
+def _setitem_into_a_constant(x, w):
+    y = x.detach() * 0.0
+    y[0] = w * w
+    return (y * x).sum()
+
+
+PROGRAMS = {
+    "add_-mul_": _add_mul, "sub_-alpha": _sub_alpha, "div_-tensor": _div_by_tensor,
+    "clamp_": _clamp, "copy_-from-graph": _copy_from_graph, "fill_": _fill, "zero_": _zero,
+    "setitem-row-from-graph": _setitem_row_from_graph, "setitem-constant": _setitem_constant,
+    "setitem-mask": _setitem_mask, "augmented-slice": _augmented_slice,
+    "iadd-then-reuse": _iadd_then_reuse, "consumed-before-the-change": _consumed_before,
+    "in-place-into-a-constant": _into_a_constant,
+    "setitem-into-a-constant": _setitem_into_a_constant,
+}
+
+
+@pytest.mark.parametrize("program", list(PROGRAMS), ids=list(PROGRAMS))
+def test_in_place_on_non_leaf_tensors_matches_pytorch(device, program):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x_host = rng.standard_normal((2, 3))
+    w_host = 1.0 + rng.random(3)
+
+    x = gf.tensor(x_host, device=device, requires_grad=True)
+    w = gf.tensor(w_host, device=device, requires_grad=True)
+    loss = PROGRAMS[program](x, w)
+    loss.backward()
+
+    tx = torch.tensor(x_host, requires_grad=True)
+    tw = torch.tensor(w_host, requires_grad=True)
+    reference = PROGRAMS[program](tx, tw)
+    reference.backward()
+
+    np.testing.assert_allclose(loss.item(), reference.item(), rtol=1e-12)
+    for ours, theirs in ((x, tx), (w, tw)):
+        expected = np.zeros_like(x_host if ours is x else w_host) if theirs.grad is None \
+            else theirs.grad.numpy()
+        got = np.zeros_like(expected) if ours.grad is None else ours.grad.numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_an_in_place_op_on_a_non_leaf_keeps_its_identity_and_records_a_node(device):
+    x = gf.randn(3, dtype=gf.float64, device=device, requires_grad=True)
+    y = x * 2.0
+    same = y.add_(1.0)
+    assert same is y and not y.is_leaf and y.requires_grad and y.grad_fn is not None
+    z = gf.zeros(3, dtype=gf.float64, device=device)
+    z.add_(x)  # a constant that takes in a recorded value now requires grad
+    assert z.requires_grad and z.grad_fn is not None
+    assert all(arg is not z for arg in z.grad_fn.inputs)  # no self-reference, no cycle

@@ -42,6 +42,7 @@ __all__ = [
     "measure",
     "peak_rss_mib",
     "round_ratios",
+    "summarize",
     "wait_for_quiet_host",
     "write_results",
 ]
@@ -120,7 +121,13 @@ def _rotated(items: Sequence[Any], start: int) -> list[Any]:
     return list(items[start:]) + list(items[:start])
 
 
-def _summary(values: Sequence[float]) -> dict[str, float]:
+def summarize(values: Sequence[float]) -> dict[str, float]:
+    """Median, min, max, quartiles, IQR and spread (``(max - min) / median`` in %) of values.
+
+    Example:
+        >>> summarize([1.0, 2.0, 3.0])["median"]
+        2.0
+    """
     median = statistics.median(values)
     if len(values) >= 2:
         q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
@@ -304,7 +311,7 @@ def measure(
         n = iterations[name]
         seconds = [block.seconds / n for block in kept[name]]
         faults = [block.minor_faults / n for block in kept[name]]
-        stats = _summary(seconds)
+        stats = summarize(seconds)
         results["contenders"][name] = {
             "iters_per_block": n,
             "ops_per_step": contender.ops_per_step,

@@ -97,22 +97,49 @@ def build_cnn() -> torch.nn.Module:
     )
 
 
-def _training_step(model: Any, inputs: Any, labels: Any) -> Callable[[], None]:
+def trainer(model: Any) -> Callable[[Any, Any], Any]:
+    """SGD (lr 0.01) on ``model``'s parameters; return ``train_step(inputs, labels)``.
+
+    Args:
+        model: a ``torch.nn.Module``, already on its device.
+
+    Returns:
+        ``train_step(inputs, labels)``: zero_grad(set_to_none), forward, cross-entropy,
+        backward, SGD update; returns the loss tensor.
+
+    Example:
+        >>> train_step = trainer(build_mlp((8, 4, 2)))
+        >>> loss = train_step(_torch().randn(3, 8), _torch().tensor([0, 1, 1]))
+    """
     torch = _torch()
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
     cross_entropy = torch.nn.functional.cross_entropy
 
-    def step() -> None:
+    def train_step(inputs: Any, labels: Any) -> Any:
         optimizer.zero_grad(set_to_none=True)
         loss = cross_entropy(model(inputs), labels)
         loss.backward()
         optimizer.step()
+        return loss
+
+    return train_step
+
+
+def _training_step(model: Any, inputs: Any, labels: Any, device: str) -> Callable[[], None]:
+    model, inputs, labels = model.to(device), inputs.to(device), labels.to(device)
+    train_step = trainer(model)
+
+    def step() -> None:
+        train_step(inputs, labels)
 
     return step
 
 
 def mlp_step_factory(
-    batch: int = 128, sizes: tuple[int, ...] = (784, 512, 256, 10), seed: int = 0
+    batch: int = 128,
+    sizes: tuple[int, ...] = (784, 512, 256, 10),
+    seed: int = 0,
+    device: str = "cpu",
 ) -> Callable[[], None]:
     """PyTorch MLP on fixed random data; return its training step.
 
@@ -120,6 +147,7 @@ def mlp_step_factory(
         batch: batch size.
         sizes: layer widths, input first.
         seed: seed for weights and data.
+        device: ``"cpu"`` or ``"cuda"``; weights and data are drawn on the CPU, then moved.
 
     Returns:
         ``step()``: zero_grad(set_to_none), forward, cross-entropy, backward, SGD (lr 0.01).
@@ -133,11 +161,11 @@ def mlp_step_factory(
     model = build_mlp(sizes)
     inputs = torch.randn(batch, sizes[0])
     labels = torch.randint(0, sizes[-1], (batch,))
-    return _training_step(model, inputs, labels)
+    return _training_step(model, inputs, labels, device)
 
 
 def cnn_step_factory(
-    batch: int = 64, seed: int = 0, channels_last: bool = False
+    batch: int = 64, seed: int = 0, channels_last: bool = False, device: str = "cpu"
 ) -> Callable[[], None]:
     """PyTorch CNN on fixed random (N, 1, 28, 28) data; return its training step.
 
@@ -145,6 +173,7 @@ def cnn_step_factory(
         batch: batch size.
         seed: seed for weights and data.
         channels_last: convert model and input to ``torch.channels_last`` (NHWC in memory).
+        device: ``"cpu"`` or ``"cuda"``; weights and data are drawn on the CPU, then moved.
 
     Returns:
         ``step()``: zero_grad(set_to_none), forward, cross-entropy, backward, SGD (lr 0.01).
@@ -161,29 +190,27 @@ def cnn_step_factory(
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         inputs = inputs.to(memory_format=torch.channels_last)
-    return _training_step(model, inputs, labels)
+    return _training_step(model, inputs, labels, device)
 
 
-def chain_factory(n_ops: int = CHAIN_OPS, size: int = CHAIN_SIZE) -> Callable[[], Any]:
-    """PyTorch chain of ``n_ops`` elementwise ops (``CHAIN_CYCLE``) plus ``.sum().backward()``.
+def chain_step(leaf: Any, n_ops: int = CHAIN_OPS) -> Callable[[], Any]:
+    """The chain's step on ``leaf``, for any framework with PyTorch's tensor names.
 
-    Per-op time = step time / n_ops. The input is a float32 leaf of ``size`` elements that
-    requires grad; its ``.grad`` is reset each step so every step does the same work.
+    ``leaf`` needs ``* + -`` with Python floats, ``tanh()``, ``sigmoid()``, ``sum()``,
+    ``backward()``, ``detach()`` and an assignable ``grad`` (PyTorch and gradflow have them).
 
     Args:
+        leaf: a float32 tensor that requires grad.
         n_ops: chain length.
-        size: elements in the tensor.
 
     Returns:
         ``step()`` running the chain forward and backward; it returns the chain's output
-        (detached).
+        (detached). The leaf's ``.grad`` is reset each step, so every step does the same work.
 
     Example:
-        >>> step = chain_factory(n_ops=10)
+        >>> step = chain_step(_torch().full((4,), 0.5, requires_grad=True), n_ops=10)
         >>> output = step()
     """
-    torch = _torch()
-    leaf = torch.full((size,), CHAIN_START, dtype=torch.float32, requires_grad=True)
     cycles, remainder = divmod(n_ops, len(CHAIN_CYCLE))
     tail = chain_op_names(len(CHAIN_CYCLE))[:remainder]
     mul, add, sub = (CHAIN_SCALARS[name] for name in ("mul_scalar", "add_scalar", "sub_scalar"))
@@ -209,6 +236,34 @@ def chain_factory(n_ops: int = CHAIN_OPS, size: int = CHAIN_SIZE) -> Callable[[]
         return x.detach()
 
     return step
+
+
+def chain_factory(
+    n_ops: int = CHAIN_OPS, size: int = CHAIN_SIZE, device: str = "cpu"
+) -> Callable[[], Any]:
+    """PyTorch chain of ``n_ops`` elementwise ops (``CHAIN_CYCLE``) plus ``.sum().backward()``.
+
+    Per-op time = step time / n_ops. The input is a float32 leaf of ``size`` elements that
+    requires grad (see ``chain_step``).
+
+    Args:
+        n_ops: chain length.
+        size: elements in the tensor.
+        device: ``"cpu"`` or ``"cuda"``.
+
+    Returns:
+        ``step()`` running the chain forward and backward; it returns the chain's output
+        (detached).
+
+    Example:
+        >>> step = chain_factory(n_ops=10)
+        >>> output = step()
+    """
+    torch = _torch()
+    leaf = torch.full(
+        (size,), CHAIN_START, dtype=torch.float32, device=device, requires_grad=True
+    )
+    return chain_step(leaf, n_ops)
 
 
 def numpy_chain_factory(

@@ -24,10 +24,14 @@ def info(print_out: bool = True) -> dict:
             versions[module] = __import__(module).__version__
         except ImportError:
             versions[module] = "not installed"
-    report = {"versions": versions, "devices": available_devices()}
+    from gradflow.backends.numpy import MALLOC_TUNING
+
+    report = {"versions": versions, "devices": available_devices(),
+              "malloc_tuning": dict(MALLOC_TUNING)}
     if print_out:
         for name, version in versions.items():
             print(f"{name:>18}: {version}")
         for device, status in report["devices"].items():
             print(f"{'device ' + device:>18}: {status}")
+        print(f"{'malloc tuning':>18}: {MALLOC_TUNING['reason']}")
     return report

@@ -110,8 +110,10 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
         scheduler: an LR scheduler; OneCycleLR steps per batch, ReduceLROnPlateau on the
             validation loss, the others per epoch.
         clip_grad_norm: clip the global gradient norm to this value.
-        nonfinite: what clipping does with a NaN/Inf norm ("raise", "skip", "zero", "ignore");
-            "skip" zeroes the gradients, skips the step and counts it in the history.
+        nonfinite: what to do when the loss or the global gradient norm is NaN/Inf, checked
+            before every update, with or without clipping: "raise" (NonFiniteError, weights
+            untouched), "skip" (the step is skipped and counted in the history), "zero"
+            (non-finite entries set to 0), "ignore" (no check, as PyTorch).
         callbacks: functions called as cb(epoch, history) after each epoch.
         out_dir: where history.json and the plots are written.
         progress: show a tqdm bar per epoch (loss, accuracy, samples/s).
@@ -148,8 +150,16 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
             loss.backward()                              # 3. backward pass (chain rule)
             if grad_norm_every and step % grad_norm_every == 0:
                 _record_grad_norms(model, history, step)
-            if clip_grad_norm is not None:
-                norm = clip_grad_norm_(named, clip_grad_norm, nonfinite=nonfinite)
+            loss_value = float(loss.item())
+            if not math.isfinite(loss_value) and nonfinite == "raise":
+                raise NonFiniteError(f"fit: the loss became {loss_value} at epoch {epoch}, step "
+                                     f"{step}, before the update; lower the learning rate or "
+                                     f"pass clip_grad_norm")
+            if clip_grad_norm is not None or nonfinite != "ignore":
+                # NOTE: without clipping, the norm is still taken (max_norm=inf scales
+                # nothing) so that a NaN or Inf gradient never reaches the weights.
+                limit = math.inf if clip_grad_norm is None else clip_grad_norm
+                norm = clip_grad_norm_(named, limit, nonfinite=nonfinite)
                 if nonfinite == "skip" and not math.isfinite(float(norm.item())):
                     skipped += 1
                     step += 1
@@ -158,10 +168,6 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
             if per_batch:
                 scheduler.step()
             batch = labels.shape[0]
-            loss_value = float(loss.item())
-            if not math.isfinite(loss_value) and nonfinite == "raise":
-                raise NonFiniteError(f"fit: the loss became {loss_value} at epoch {epoch}, step "
-                                     f"{step}; lower the learning rate or pass clip_grad_norm")
             loss_sum += loss_value * batch
             correct += _accuracy_counts(logits.detach(), labels)
             seen += batch

@@ -208,7 +208,7 @@ DEVICES = [
          id="index"),
     case(lambda: C.__setitem__(0, gf.ones(2, device=OTHER)), DeviceMismatchError, RuntimeError,
          id="setitem"),
-    case(lambda: nn.Linear(2, 3)(D), DeviceMismatchError, RuntimeError, "matmul",
+    case(lambda: nn.Linear(2, 3)(D), DeviceMismatchError, RuntimeError, "linear",
          id="linear-input"),
     case(lambda: F.cross_entropy(C, gf.tensor([0, 1], device=OTHER)), DeviceMismatchError,
          RuntimeError, "cross_entropy", id="cross-entropy-target"),

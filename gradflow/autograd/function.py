@@ -94,21 +94,21 @@ class Function:
         out._hooks = None
         if requires_grad and _grad_state.enabled:
             node.inputs = args
-            node.needs_input_grad = tuple(
-                isinstance(arg, Tensor) and arg.requires_grad for arg in args
-            )
             # NOTE: the creators as they are now: an in-place op may later give an input
             # a new creator, and this node's gradient belongs to the value it read.
-            node.input_creators = tuple(
-                arg.creator if isinstance(arg, Tensor) else None for arg in args
-            )
+            needs = []
+            creators = []
+            for arg in args:
+                if isinstance(arg, Tensor):
+                    needs.append(arg.requires_grad)
+                    creators.append(arg.creator)
+                else:
+                    needs.append(False)
+                    creators.append(None)
+            node.needs_input_grad = needs
+            node.input_creators = creators
             if cls.saves_inputs:
-                needs, reads_for = node.needs_input_grad, cls.reads_for
-                node.versions = tuple(
-                    version_chain(arg) if isinstance(arg, Tensor) and (
-                        reads_for is None or any(needs[j] for j in reads_for[i])) else ()
-                    for i, arg in enumerate(args)
-                )
+                node.versions = _saved_versions(args, needs, cls.reads_for)
             if cls.saves_output:
                 node.out_data = data
                 node.out_ref = weakref.ref(out)
@@ -125,11 +125,24 @@ class Function:
 
     def release(self) -> None:
         """Drop the inputs and saved arrays once backward has used them."""
-        self.inputs = None
-        state = self.__dict__
-        state.pop("out_data", None)
-        state.pop("input_creators", None)
-        state.pop("versions", None)
+        # NOTE: everything recorded goes (inputs, saved arrays, parameters); the class
+        # attribute inputs = None then marks the node as freed.
+        self.__dict__.clear()
+
+
+def _saved_versions(args, needs, reads_for) -> list:
+    """For each argument, the version_chain to check before backward reads it, or ()
+    when it is a constant or no needed gradient reads it."""
+    versions = []
+    for i, arg in enumerate(args):
+        if not isinstance(arg, Tensor) or (
+                reads_for is not None and not any(needs[j] for j in reads_for[i])):
+            versions.append(())
+        elif arg.creator is None or not arg.creator.is_view:
+            versions.append(((arg, arg._version),))
+        else:
+            versions.append(version_chain(arg))
+    return versions
 
 
 def version_chain(t: Tensor) -> tuple:

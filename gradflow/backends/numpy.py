@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import math
+import os
 import sys
 import threading
 
@@ -17,10 +19,48 @@ from gradflow.backends.generic import (
 )
 
 
+# glibc's mallopt parameters, from <malloc.h>
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+MALLOC_TUNING = {"active": False, "reason": "not tried"}
+
+
+def tune_malloc() -> dict:
+    """Keep freed memory in the process rather than giving it back to the system at once.
+
+    A training step frees and reallocates the same large arrays (activations, gradients,
+    im2col columns) every step. By default glibc serves arrays above ~128 KiB with fresh
+    mmap()s and unmaps them on free, so every step touches new pages, and on virtual
+    machines a new page costs tens of microseconds (BENCHMARKING.md): a small CNN spends
+    more time in page faults than in arithmetic. Raising the mmap threshold to 32 MiB and
+    the trim threshold to 1 GiB lets malloc reuse those pages; resident memory then stays at
+    the training run's peak instead of going up and down each step.
+
+    Done once, when the CPU backend is first used, on glibc only; set the environment
+    variable GRADFLOW_MALLOC_TUNING=0 to leave malloc as it is. It affects the whole
+    process (NumPy, and PyTorch if loaded), as the GLIBC_TUNABLES variable would.
+    """
+    if MALLOC_TUNING["reason"] != "not tried":
+        return MALLOC_TUNING
+    if os.environ.get("GRADFLOW_MALLOC_TUNING", "1") == "0":
+        MALLOC_TUNING["reason"] = "disabled by GRADFLOW_MALLOC_TUNING=0"
+        return MALLOC_TUNING
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        MALLOC_TUNING["reason"] = "no glibc mallopt on this system"
+        return MALLOC_TUNING
+    ok = mallopt(_M_MMAP_THRESHOLD, 32 << 20) == 1 and mallopt(_M_TRIM_THRESHOLD, 1 << 30) == 1
+    MALLOC_TUNING.update(active=ok, reason="mmap threshold 32 MiB, trim threshold 1 GiB"
+                         if ok else "mallopt refused the settings")
+    return MALLOC_TUNING
+
+
 class NumpyBackend(Backend):
     def __init__(self):
         super().__init__("cpu", xp_numpy, "cpu")
         self._buffers = threading.local()
+        tune_malloc()
 
     def from_host(self, host, dtype=None):
         if dtype is None:
@@ -37,14 +77,15 @@ class NumpyBackend(Backend):
         np.add.at(out, index, values)
         return out
 
-    # -- optimizer steps: the generic math, in place with one scratch array ----
+    # -- optimizer steps: the generic math, in place, temporaries in scratch buffers --
     # NOTE: hyperparameters arrive as Python floats, which NumPy treats as weak
     # scalars, so float32 arrays stay float32 through every in-place ufunc. Every
     # temporary is made with out=, since ufuncs on 0-d arrays return scalars.
 
     def sgd_step(self, param, grad, momentum_buffer, lr, momentum, dampening, nesterov,
                  weight_decay, maximize):
-        d = _effective_grad(param, grad, weight_decay, maximize)
+        d = _effective_grad(self, param, grad, weight_decay, maximize)
+        scratch = self._scratch("optim", param.shape, param.dtype)
         if momentum != 0:
             if momentum_buffer is None:
                 momentum_buffer = np.array(d, copy=True)
@@ -53,24 +94,23 @@ class NumpyBackend(Backend):
                 if dampening == 0:
                     momentum_buffer += d
                 else:
-                    momentum_buffer += np.multiply(d, 1 - dampening, out=np.empty_like(d))
+                    momentum_buffer += np.multiply(d, 1 - dampening, out=scratch)
             if nesterov:
-                scratch = np.multiply(momentum_buffer, momentum, out=np.empty_like(d))
+                np.multiply(momentum_buffer, momentum, out=scratch)
                 d = np.add(d, scratch, out=scratch)
             else:
                 d = momentum_buffer
         owned = d is not grad and d is not momentum_buffer
-        scratch = np.multiply(d, lr, out=d if owned else np.empty_like(d))
-        param -= scratch
+        param -= np.multiply(d, lr, out=d if owned else scratch)
         return param, momentum_buffer
 
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
                   beta2, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay):
         decoupled = decoupled_weight_decay and weight_decay != 0
-        g = _effective_grad(param, grad, 0.0 if decoupled else weight_decay, maximize)
+        g = _effective_grad(self, param, grad, 0.0 if decoupled else weight_decay, maximize)
         if decoupled:
             param *= 1 - lr * weight_decay
-        scratch = np.subtract(g, exp_avg, out=np.empty_like(param))
+        scratch = np.subtract(g, exp_avg, out=self._scratch("optim", param.shape, param.dtype))
         scratch *= 1 - beta1
         exp_avg += scratch
         exp_avg_sq *= beta2
@@ -91,9 +131,9 @@ class NumpyBackend(Backend):
 
     def rmsprop_step(self, param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
                      weight_decay, momentum, centered, maximize):
-        g = _effective_grad(param, grad, weight_decay, maximize)
+        g = _effective_grad(self, param, grad, weight_decay, maximize)
         square_avg *= alpha
-        scratch = np.multiply(g, g, out=np.empty_like(param))
+        scratch = np.multiply(g, g, out=self._scratch("optim", param.shape, param.dtype))
         scratch *= 1 - alpha
         square_avg += scratch
         if centered:
@@ -118,8 +158,8 @@ class NumpyBackend(Backend):
 
     def adagrad_step(self, param, grad, state_sum, step, lr, lr_decay, weight_decay, eps,
                      maximize):
-        g = _effective_grad(param, grad, weight_decay, maximize)
-        scratch = np.multiply(g, g, out=np.empty_like(param))
+        g = _effective_grad(self, param, grad, weight_decay, maximize)
+        scratch = np.multiply(g, g, out=self._scratch("optim", param.shape, param.dtype))
         state_sum += scratch
         np.sqrt(state_sum, out=scratch)
         scratch += eps
@@ -231,11 +271,12 @@ class NumpyBackend(Backend):
             np.multiply(grad, chosen, out=padded[window])
         return self._interior(padded, input_shape, padding)
 
-def _effective_grad(param, grad, weight_decay, maximize):
-    """-grad if maximize, plus weight_decay * param: a new array, or `grad` itself unchanged."""
+def _effective_grad(backend, param, grad, weight_decay, maximize):
+    """-grad if maximize, plus weight_decay * param (in a scratch buffer), or `grad` itself."""
+    out = backend._scratch("optim_grad", param.shape, param.dtype)
     if weight_decay == 0:
-        return np.negative(grad, out=np.empty_like(grad)) if maximize else grad
-    d = np.multiply(param, weight_decay, out=np.empty_like(param))
+        return np.negative(grad, out=out) if maximize else grad
+    d = np.multiply(param, weight_decay, out=out)
     if maximize:
         np.subtract(d, grad, out=d)
     else:

@@ -11,6 +11,7 @@ import math
 import gradflow as gf
 from gradflow import random as _random
 from gradflow.errors import ConfigError, DTypeError, ShapeError
+from gradflow.ops.linalg import linear as _linear
 from gradflow.tensor import Tensor
 
 # -- activations ---------------------------------------------------------------------
@@ -101,11 +102,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         >>> F.linear(gf.ones(5, 3), gf.ones(2, 3)).shape
         (5, 2)
     """
-    if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
-        raise ShapeError(f"linear: input of shape {x.shape} does not fit a weight of shape "
-                         f"{weight.shape} (the last input dimension must be {weight.shape[-1]})")
-    out = x @ weight.T
-    return out if bias is None else out + bias
+    return _linear(x, weight, bias)
 
 
 def _channel_shape(x: Tensor) -> tuple[int, ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from gradflow.autograd.function import Function, mismatch_error
+from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.errors import ConfigError, DTypeError
 from gradflow.ops._util import SCALARS, as_tensor_like, promote, reraise
 from gradflow.tensor import Tensor
@@ -228,8 +229,23 @@ class Tanh(Function):
         return self.backend.xp.tanh(x)
 
     def backward(self, grad):
-        y = self.output
+        return TanhBackward.apply(grad, _saved_output(self))
+
+
+class TanhBackward(Function):
+    """tanh's gradient from its output y, grad * (1 - y * y), as one op."""
+
+    saves_inputs = True
+    reads_for = ((1,), (0, 1))
+
+    def forward(self, grad, y):
         return grad * (1.0 - y * y)
+
+    def backward(self, grad_grad):
+        grad, y = self.inputs
+        needs = self.needs_input_grad
+        return (TanhBackward.apply(grad_grad, y) if needs[0] else None,
+                grad_grad * grad * y * -2.0 if needs[1] else None)
 
 
 class Sigmoid(Function):
@@ -242,8 +258,23 @@ class Sigmoid(Function):
         return 1.0 / (1.0 + xp.exp(-x))
 
     def backward(self, grad):
-        y = self.output
+        return SigmoidBackward.apply(grad, _saved_output(self))
+
+
+class SigmoidBackward(Function):
+    """sigmoid's gradient from its output y, grad * y * (1 - y), as one op."""
+
+    saves_inputs = True
+    reads_for = ((1,), (0, 1))
+
+    def forward(self, grad, y):
         return grad * (y * (1.0 - y))
+
+    def backward(self, grad_grad):
+        grad, y = self.inputs
+        needs = self.needs_input_grad
+        return (SigmoidBackward.apply(grad_grad, y) if needs[0] else None,
+                grad_grad * grad * (1.0 - 2.0 * y) if needs[1] else None)
 
 
 class Relu(Function):
@@ -254,7 +285,20 @@ class Relu(Function):
 
     def backward(self, grad):
         # NOTE: the derivative at exactly 0 is taken as 0, as PyTorch does.
-        return grad * _constant(self.out_data > 0, self.backend, self.out_data.dtype)
+        return ReluBackward.apply(grad, self.out_data)
+
+
+class ReluBackward(Function):
+    """relu's gradient: grad where the output is positive, else 0 (as PyTorch's
+    threshold_backward; a NaN gradient at an inactive unit gives 0). The output enters
+    only through its sign, so this op is linear in grad and constant in the output."""
+
+    def forward(self, grad, out):
+        xp = self.backend.xp
+        return xp.where(out > 0, grad, xp.zeros_like(grad))
+
+    def backward(self, grad_grad):
+        return ReluBackward.apply(grad_grad, self.inputs[1]), None
 
 
 class Abs(Function):
@@ -336,6 +380,12 @@ class Clamp(Function):
         if self.high is not None:
             inside = inside & (x <= self.high)
         return grad * _constant(inside, self.backend, x.dtype)
+
+
+def _saved_output(node: Function):
+    """The output a rule saved: a Tensor of the graph when the rule is being recorded
+    (create_graph=True), else the bare array, which apply() takes as a constant."""
+    return node.output if _grad_state.enabled else node.out_data
 
 
 def _constant(array, backend, dtype) -> Tensor:

@@ -41,6 +41,56 @@ class MatMul(Function):
         return grad_a, grad_b  # the engine sums broadcast batch dimensions away
 
 
+class Linear(Function):
+    """x @ weight.T + bias as one op: the weight's gradient comes out in the weight's own
+    (out, in) layout, contiguous, rather than as a transposed view."""
+
+    saves_inputs = True
+    reads_for = ((1,), (0,), ())
+
+    def forward(self, x, weight, bias):
+        xp = self.backend.xp
+        out = xp.matmul(x, xp.permute_dims(weight, (1, 0)))
+        if bias is None:
+            return out
+        if self.backend.inplace:
+            out += bias
+            return out
+        return out + bias
+
+    def backward(self, grad):
+        from gradflow.ops.reduce import sum as total
+        from gradflow.ops.shape import reshape, transpose
+
+        x, weight, bias = self.inputs
+        needs = self.needs_input_grad
+        grad_x = matmul(grad, weight) if needs[0] else None
+        grad_w = grad_b = None
+        if needs[1]:
+            rows = reshape(grad, (-1, weight.shape[0]))
+            grad_w = matmul(transpose(rows, 0, 1), reshape(x, (-1, weight.shape[1])))
+        if needs[2]:
+            grad_b = total(grad, tuple(range(grad.ndim - 1))) if grad.ndim > 1 else grad
+        return grad_x, grad_w, grad_b
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x @ weight.T + bias for x of shape (..., in) and weight of shape (out, in)."""
+    if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1] or (
+            bias is not None and bias.shape != (weight.shape[0],)):
+        raise ShapeError(
+            f"linear: input of shape {x.shape} does not fit a weight of shape {weight.shape}"
+            + ("" if bias is None else f" and a bias of shape {bias.shape}")
+            + f" (the last input dimension must be {weight.shape[1]}, the bias "
+            f"({weight.shape[0]},))")
+    if x.dtype != weight.dtype:
+        x, weight = promote(x, weight)
+    if bias is not None and bias.dtype != weight.dtype:
+        bias, weight = promote(bias, weight)
+        x, weight = promote(x, weight)
+    return Linear.apply(x, weight, bias)
+
+
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product with NumPy's rules: vectors, batches and broadcast batch dimensions.
 

@@ -24,7 +24,10 @@ def info(print_out: bool = True) -> dict:
             versions[module] = __import__(module).__version__
         except ImportError:
             versions[module] = "not installed"
+    from gradflow.backends import get_backend
     from gradflow.backends.numpy import MALLOC_TUNING
+
+    get_backend("cpu")  # the CPU backend tunes malloc when it is first made
 
     report = {"versions": versions, "devices": available_devices(),
               "malloc_tuning": dict(MALLOC_TUNING)}

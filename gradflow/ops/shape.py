@@ -434,6 +434,10 @@ def index_put(x: Tensor, key, value) -> Tensor:
         from gradflow.creation import tensor
 
         value = tensor(value, dtype=x.dtype, device=x.backend)
+    if len(key) == 1 and hasattr(key[0], "dtype"):
+        # NOTE: a lone mask goes in bare: array-api-strict (2.6) cannot index with a
+        # one-element tuple holding an array on a non-default device.
+        key = key[0]
     try:
         return IndexPut.apply(x, value, key=key)
     except (ValueError, TypeError) as exc:

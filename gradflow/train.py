@@ -213,15 +213,15 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
 def plot_history(history: History, out_dir) -> list[Path]:
     """Loss/accuracy curves and per-parameter gradient norms as PNGs (needs matplotlib)."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
     except ImportError:
         return []
     out_dir = Path(out_dir)
     written = []
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    # NOTE: a bare Figure, not pyplot: no GUI backend is chosen or switched in the
+    # user's process (a notebook keeps its own).
+    fig = Figure(figsize=(10, 4))
+    left, right = fig.subplots(1, 2)
     left.plot(history["epoch"], history["train_loss"], label="train")
     if history["val_loss"]:
         left.plot(history["epoch"], history["val_loss"], label="test")
@@ -234,7 +234,6 @@ def plot_history(history: History, out_dir) -> list[Path]:
     right.legend()
     fig.tight_layout()
     fig.savefig(out_dir / "curves.png", dpi=100)
-    plt.close(fig)
     written.append(out_dir / "curves.png")
     if history["grad_norms"]:
         written.append(plot_grad_norms(history, out_dir / "grad_norms.png"))
@@ -244,16 +243,19 @@ def plot_history(history: History, out_dir) -> list[Path]:
 def plot_grad_norms(history: History, path, title: str = "gradient norm per parameter") -> Path:
     """One line per parameter: its gradient norm over training steps (log scale)."""
     import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axis = plt.subplots(figsize=(8, 4.5))
-    for name, values in history["grad_norms"].items():
-        axis.plot(history["grad_norm_steps"][:len(values)], values, label=name)
+    fig = Figure(figsize=(8, 4.5))
+    axis = fig.subplots()
+    norms = history["grad_norms"]
+    # NOTE: the default cycle has 10 colours; deeper models get 20 (tab20), then a ramp.
+    palette = matplotlib.colormaps["tab10" if len(norms) <= 10 else "tab20"
+                                  if len(norms) <= 20 else "viridis"]
+    for i, (name, values) in enumerate(norms.items()):
+        color = palette(i) if len(norms) <= 20 else palette(i / max(len(norms) - 1, 1))
+        axis.plot(history["grad_norm_steps"][:len(values)], values, label=name, color=color)
     axis.set(xlabel="step", ylabel="gradient norm", yscale="log", title=title)
     axis.legend(fontsize="small", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return Path(path)

@@ -1,4 +1,4 @@
-"""fit() never lets a NaN or Inf gradient reach the weights, with or without clipping."""
+"""fit() never lets a NaN or Inf gradient reach the weights; its plots leave matplotlib alone."""
 
 import math
 
@@ -40,3 +40,22 @@ def test_skip_counts_steps_and_keeps_weights_finite(clip):
     assert history["skipped_steps"] == [2]
     for value in model.state_dict().values():
         assert all(math.isfinite(v) for v in value.numpy().ravel())
+
+
+def test_plots_leave_the_matplotlib_backend_alone(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    from gradflow.train import History, plot_grad_norms, plot_history
+
+    before = matplotlib.get_backend()
+    history = History()
+    history["epoch"].extend([1, 2])
+    history["train_loss"].extend([1.0, 0.5])
+    history["train_accuracy"].extend([0.5, 0.7])
+    history["grad_norm_steps"].extend([0, 10])
+    for layer in range(12):  # more lines than the default colour cycle
+        history["grad_norms"][f"{layer}.weight"] = [1.0 / (layer + 1), 0.5 / (layer + 1)]
+    written = plot_history(history, tmp_path)
+    assert [p.name for p in written] == ["curves.png", "grad_norms.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
+    assert plot_grad_norms(history, tmp_path / "n.png").exists()
+    assert matplotlib.get_backend() == before

@@ -103,29 +103,30 @@ def load(path: str | os.PathLike, model=None, optimizer=None, scheduler=None, *,
         raise CheckpointError(f"{path}: the checkpoint holds no model state")
     optim_state = _optimizer_state(arrays, optim_meta) if optimizer is not None else None
 
-    backup_model = {k: v.clone() for k, v in model.state_dict().items()} if model else None
-    backup_optim = optimizer.state_dict() if optimizer is not None else None
-    backup_sched = scheduler.state_dict() if scheduler is not None else None
+    # (object, state to load, its state now), in load order; rolled back on failure
+    parts = [(target, state, _snapshot(target)) for target, state in (
+        (model, model_state), (optimizer, optim_state), (scheduler, sched_state))
+        if target is not None]
     try:
-        if model is not None:
-            model.load_state_dict(model_state)
-        if optimizer is not None:
-            optimizer.load_state_dict(optim_state)
-        if scheduler is not None:
-            scheduler.load_state_dict(sched_state)
+        for target, state, _ in parts:
+            target.load_state_dict(state)
         if gen_state is not None:
             _random.set_rng_state(gen_state)
     except (StateDictError, ValueError, KeyError, TypeError) as exc:
-        if model is not None:
-            model.load_state_dict(backup_model)
-        if optimizer is not None:
-            optimizer.load_state_dict(backup_optim)
-        if scheduler is not None:
-            scheduler.load_state_dict(backup_sched)
+        for target, _, backup in parts:
+            target.load_state_dict(backup)
         if isinstance(exc, StateDictError):
             raise StateDictError(f"{path}: {exc}") from exc
         raise CheckpointError(f"{path}: could not restore the checkpoint ({exc})") from exc
     return extra
+
+
+def _snapshot(target) -> dict:
+    """target.state_dict() as it is now; a model's tensors share its memory, so are copied."""
+    state = target.state_dict()
+    if all(isinstance(v, Tensor) for v in state.values()):
+        return {k: v.clone() for k, v in state.items()}
+    return state
 
 
 def _digest(arrays: dict, metadata: dict) -> str:

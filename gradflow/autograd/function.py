@@ -54,14 +54,8 @@ class Function:
     @property
     def output(self) -> Tensor:
         """The op's output as a Tensor of this graph (for rules that save the output)."""
-        out = _new_tensor(Tensor)
-        out.data = self.out_data
-        out.backend = self.backend
-        out.grad = None
-        out.requires_grad = True
+        out = Tensor._wrap(self.out_data, self.backend, requires_grad=True)
         out.creator = self
-        out._version = 0
-        out._hooks = None
         return out
 
     @classmethod
@@ -86,6 +80,7 @@ class Function:
                 arrays.append(arg)
         node.backend = backend
         data = node.forward(*arrays)
+        # NOTE: Tensor._wrap written out: this runs once per op, and the call costs.
         out = _new_tensor(Tensor)
         out.data = data
         out.backend = backend

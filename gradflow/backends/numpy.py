@@ -280,9 +280,11 @@ class NumpyBackend(Backend):
 
 def _effective_grad(backend, param, grad, weight_decay, maximize):
     """-grad if maximize, plus weight_decay * param (in a scratch buffer), or `grad` itself."""
+    if weight_decay == 0 and not maximize:
+        return grad
     out = backend._scratch("optim_grad", param.shape, param.dtype)
     if weight_decay == 0:
-        return np.negative(grad, out=out) if maximize else grad
+        return np.negative(grad, out=out)
     d = np.multiply(param, weight_decay, out=out)
     if maximize:
         np.subtract(d, grad, out=d)

@@ -49,8 +49,10 @@ def test_same_result_on_every_device(spec, sample, device):
     if device == "cpu":
         pytest.skip("cpu is the reference device")
     _skip_missing_dtype(spec, device)
-    # array-api-strict wraps NumPy, so its devices must agree bit for bit with cpu
-    harness.check_cross_device(spec, sample, device, exact=device.startswith("strict"))
+    # array-api-strict wraps NumPy, so its devices must agree bit for bit with cpu, unless
+    # the CPU's fast kernel sums in another order
+    exact = device.startswith("strict") and not spec.cpu_reorders_sums
+    harness.check_cross_device(spec, sample, device, exact=exact)
 
 
 WITH_TORCH = [(c, i) for c, i in DETERMINISTIC if c[0].torch_reference is not None]

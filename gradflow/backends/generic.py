@@ -367,6 +367,11 @@ class Backend:
         out[...] = view if bias is None else view + bias
         return out
 
+    def conv2d_shares_grad_columns(self, weight_shape, groups: int) -> bool:
+        """Whether conv2d's two backward kernels take one conv2d_grad_columns(grad, pitch,
+        False) between them (channel-major columns)."""
+        return not conv_batch_major(weight_shape, groups)
+
     def conv2d_grad_columns(self, grad, pitch: int, batch_major: bool):
         """grad (N, O, Ho, Wo) laid out as the matmul sees it: (O, N, Ho, Wq) or
         (N, O, Ho, Wq), zero in the don't-care columns (Wq = `pitch`)."""
@@ -421,6 +426,10 @@ class Backend:
         else:
             product = xp.matmul(g, xp.matrix_transpose(cols))
         return xp.reshape(product, tuple(weight_shape))
+
+    def conv2d_backward_bias(self, grad):
+        """d(loss)/d(bias) of conv2d: grad (N, O, Ho, Wo) summed over all but O."""
+        return self.xp.sum(grad, axis=(0, 2, 3))
 
     def max_pool2d_forward(self, x, kernel, stride, padding, dilation):
         """(values, index) of each window's maximum; index is the kernel offset i*kw + j.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from gradflow.autograd.function import Function
 from gradflow.autograd.grad_mode import state as _grad_state
-from gradflow.backends.generic import conv_batch_major, conv_output_hw
+from gradflow.backends.generic import conv_output_hw
 from gradflow.errors import ConfigError, DTypeError, ShapeError
 from gradflow.tensor import Tensor
 
@@ -38,10 +38,12 @@ class Conv2d(Function):
         needs = self.needs_input_grad
         geometry = _geometry(self)
         shared = None
-        if needs[0] and needs[1] and not conv_batch_major(weight.shape, self.groups):
+        backend = self.backend
+        if needs[0] and needs[1] and backend.conv2d_shares_grad_columns(weight.shape,
+                                                                      self.groups):
             # both gradients read grad in the same (O, N, Ho, Wq) layout: lay it out once
             pitch = _grad_input_pitch(x.shape, weight.shape, self)
-            shared = self.backend.conv2d_grad_columns(grad.data, pitch, False)
+            shared = backend.conv2d_grad_columns(grad.data, pitch, False)
         grad_x = grad_w = grad_b = None
         if needs[0]:
             grad_x = Conv2dBackwardInput.apply(grad, weight, input_shape=x.shape,
@@ -51,9 +53,7 @@ class Conv2d(Function):
                                                 columns=self.columns, grad_columns=shared,
                                                 **geometry)
         if needs[2]:
-            from gradflow.ops.reduce import sum as total
-
-            grad_b = total(grad, (0, 2, 3))
+            grad_b = Conv2dBackwardBias.apply(grad)
         return grad_x, grad_w, grad_b
 
     def release(self) -> None:
@@ -111,6 +111,20 @@ class Conv2dBackwardWeight(Function):
         if needs[1]:
             d_grad = Conv2d.apply(x, grad_grad_w, None, keep_columns=False, **geometry)
         return d_x, d_grad
+
+
+class Conv2dBackwardBias(Function):
+    """d(loss)/d(bias) of conv2d: grad (N, O, Ho, Wo) summed to (O,); its adjoint
+    broadcasts back."""
+
+    def forward(self, grad):
+        self.grad_shape = tuple(grad.shape)
+        return self.backend.conv2d_backward_bias(grad)
+
+    def backward(self, grad_grad_b):
+        from gradflow.ops.shape import broadcast_to, reshape
+
+        return broadcast_to(reshape(grad_grad_b, (1, -1, 1, 1)), self.grad_shape)
 
 
 def _geometry(node) -> dict:

@@ -1,6 +1,8 @@
-"""Backend kernels: NumPy's fast versions give exactly the generic kernels' values, and both
-match direct loop references written here."""
+"""Backend kernels: NumPy's fast versions give the generic kernels' values (exactly, except
+for channels-last conv2d, whose matmuls sum in another order), and both match direct loop
+references written here."""
 
+import functools
 import inspect
 import itertools
 
@@ -8,7 +10,7 @@ import array_api_compat.numpy as numpy_namespace
 import numpy as np
 import pytest
 
-from gradflow.backends import get_backend
+from gradflow.backends import channels_last, get_backend
 from gradflow.backends.cupy import CupyBackend
 from gradflow.backends.generic import Backend, conv_output_hw
 from gradflow.backends.numpy import NumpyBackend
@@ -144,29 +146,67 @@ CONVS = [
 CONV_IDS = [f"x{c[0]}w{c[1]}s{c[2]}g{c[5]}" for c in CONVS]
 
 
+def _channels_last(array):
+    """The same values in channels-last memory (as conv2d's outputs are on the CPU)."""
+    return channels_last.nchw(np.ascontiguousarray(channels_last.nhwc(array)))
+
+
+@pytest.mark.parametrize("geometry", GEOMETRIES, ids=GEOMETRY_IDS)
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_channels_last_im2col_equals_reference(geometry, layout):
+    n, c, h, w, kernel, stride, padding, dilation = geometry
+    x = _arrays(n, c, h, w)
+    if layout == "channels_last":
+        x = _channels_last(x)
+    rows = channels_last.im2col(FAST, x, kernel, stride, padding, dilation)
+    ho, wo = conv_output_hw(x.shape, kernel, stride, padding, dilation)
+    expected = ref_im2col(x, kernel, stride, padding, dilation)  # (c, kh, kw, n, ho, wo)
+    expected = expected.reshape(c, *kernel, n, ho, wo).transpose(3, 4, 5, 1, 2, 0)
+    np.testing.assert_array_equal(rows, expected.reshape(n * ho * wo, -1))
+
+
 @pytest.mark.parametrize("conv", CONVS, ids=CONV_IDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_conv_kernels_fast_equal_generic_and_reference(conv, dtype):
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_conv_kernels_fast_equal_generic_and_reference(conv, dtype, layout):
     in_shape, w_shape, stride, padding, dilation, groups = conv
     x, weight, bias = _arrays(*in_shape, dtype=dtype), _arrays(*w_shape, dtype=dtype), \
         _arrays(w_shape[0], dtype=dtype)
+    if layout == "channels_last":
+        x = _channels_last(x)
     geometry = (stride, padding, dilation, groups)
     out, columns = FAST.conv2d_forward(x, weight, bias, *geometry, True)
     out_generic, columns_generic = GENERIC.conv2d_forward(x, weight, bias, *geometry, True)
-    assert out.dtype == dtype and out.flags.c_contiguous
-    np.testing.assert_array_equal(out, out_generic)
-    np.testing.assert_array_equal(columns, columns_generic)
+    assert out.dtype == dtype
+    last = channels_last.uses_channels_last(w_shape, groups)
+    # float32 results differ from the generic kernels' by the order of the matmul's sums
+    same = np.testing.assert_array_equal if not last else functools.partial(
+        np.testing.assert_allclose, rtol=1e-5 if dtype == np.float32 else 1e-13,
+        atol=1e-5 if dtype == np.float32 else 1e-13)
+    if last:
+        assert channels_last.is_channels_last(out)
+    else:
+        assert out.flags.c_contiguous
+        np.testing.assert_array_equal(columns, columns_generic)
+    same(out, out_generic)
     tol = 1e-4 if dtype == np.float32 else 1e-11
     expected = ref_conv(x, weight, stride, padding, dilation, groups) + bias[:, None, None]
     np.testing.assert_allclose(out, expected, rtol=tol, atol=tol)
 
     grad = _arrays(*out.shape, dtype=dtype)
+    if layout == "channels_last":
+        grad = _channels_last(grad)
     grad_x = FAST.conv2d_backward_input(grad, weight, x.shape, *geometry)
-    np.testing.assert_array_equal(
-        grad_x, GENERIC.conv2d_backward_input(grad, weight, x.shape, *geometry))
+    same(grad_x, GENERIC.conv2d_backward_input(grad, weight, x.shape, *geometry))
     grad_w = FAST.conv2d_backward_weight(x, grad, weight.shape, *geometry, columns)
-    np.testing.assert_array_equal(
-        grad_w, GENERIC.conv2d_backward_weight(x, grad, weight.shape, *geometry))
+    same(grad_w, GENERIC.conv2d_backward_weight(x, grad, weight.shape, *geometry))
+    assert grad_w.flags.c_contiguous
+    # a channels-last grad is summed by a matmul with ones, in another order
+    np.testing.assert_allclose(FAST.conv2d_backward_bias(grad),
+                               GENERIC.conv2d_backward_bias(grad), rtol=tol / 10)
+    np.testing.assert_allclose(FAST.conv2d_backward_bias(grad), grad.sum(axis=(0, 2, 3)),
+                               rtol=tol)
+    assert channels_last.is_channels_last(grad_x) if last else grad_x.flags.c_contiguous
     assert grad_x.dtype == dtype and grad_w.dtype == dtype
     # adjoint identities against the reference: <grad, conv(x)> = <grad_x, x> = <grad_w, w>
     inner = np.sum(grad * (expected - bias[:, None, None]))
@@ -189,10 +229,13 @@ POOL_IDS = [f"x{p[0]}k{p[1]}s{p[2]}p{p[3]}d{p[4]}" for p in POOLS]
 
 
 @pytest.mark.parametrize("pool", POOLS, ids=POOL_IDS)
-def test_max_pool_kernels_fast_equal_generic_and_reference(pool):
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_max_pool_kernels_fast_equal_generic_and_reference(pool, layout):
     shape, kernel, stride, padding, dilation = pool
     x = _arrays(*shape)
     x[0, 0, 0, :2] = x[0, 0, 1, 0] = 5.0  # ties: the first maximum must win
+    if layout == "channels_last":
+        x = _channels_last(x)
     geometry = (kernel, stride, padding, dilation)
     values, index = FAST.max_pool2d_forward(x, *geometry)
     values_generic, index_generic = GENERIC.max_pool2d_forward(x, *geometry)
@@ -204,7 +247,14 @@ def test_max_pool_kernels_fast_equal_generic_and_reference(pool):
     assert values.dtype == np.float32 and index.dtype == np.uint8
 
     grad = _arrays(*values.shape)
+    if layout == "channels_last" and shape[1] > 1:  # pooling keeps its input's layout
+        assert channels_last.is_channels_last(values)
+        assert channels_last.is_channels_last(index)
+        grad = _channels_last(grad)
     grad_x = FAST.max_pool2d_backward(grad, index, x.shape, *geometry)
+    disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
+    if layout == "channels_last" and shape[1] > 1 and disjoint:
+        assert channels_last.is_channels_last(grad_x)
     np.testing.assert_array_equal(
         grad_x, GENERIC.max_pool2d_backward(grad, index, x.shape, *geometry))
     gathered = FAST.max_pool2d_gather(x, index, *geometry)

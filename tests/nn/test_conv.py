@@ -271,12 +271,11 @@ def _forward_backward(device, dtype):
 def test_same_results_on_every_device(device, dtype):
     on_device = _forward_backward(_use(device), dtype)
     on_cpu = _forward_backward("cpu", dtype)
+    # NOTE: not bit for bit even on array-api-strict (which runs NumPy): the CPU's conv2d
+    # multiplies channels-last matrices, summing the same products in another order.
     for a, b in zip(on_device, on_cpu):
-        if device.startswith("strict"):
-            np.testing.assert_array_equal(a, b)  # array-api-strict runs NumPy: same bits
-        else:
-            np.testing.assert_allclose(a, b, rtol=1e-4 if dtype is gf.float32 else 1e-10,
-                                       atol=1e-5 if dtype is gf.float32 else 1e-10)
+        np.testing.assert_allclose(a, b, rtol=1e-4 if dtype is gf.float32 else 1e-10,
+                                   atol=1e-5 if dtype is gf.float32 else 1e-10)
 
 
 def test_devices_do_not_mix():

@@ -42,6 +42,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
 
     previous_mode = _grad_state.enabled
     _grad_state.enabled = create_graph
+    anomaly = _grad_state.anomaly
     try:
         while ready:
             node = ready.popleft()
@@ -58,7 +59,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 raise GraphError(FREED)
             if node.saves_inputs or node.saves_output:
                 _check_versions(node)
-            if _grad_state.anomaly:
+            if anomaly:
                 _grad_state.backward_of = node
                 try:
                     grads = node.backward(grad)
@@ -72,7 +73,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 raise GraphError(
                     f"{node.name}.backward returned {len(grads)} gradients for {len(inputs)} inputs"
                 )
-            if _grad_state.anomaly:
+            if anomaly:
                 from gradflow.autograd.anomaly import check_backward
 
                 check_backward(node, grads)
@@ -108,18 +109,20 @@ def _count_consumers(start_nodes):
     """For each node reachable from start_nodes, how many recorded inputs it feeds."""
     pending = {}
     stack = list(start_nodes)
-    seen = set(stack)
+    starts = set(stack)
     while stack:
         node = stack.pop()
-        inputs = node.inputs
-        if inputs is None:
+        if node.inputs is None:
             raise GraphError(FREED)
-        for needed, creator in zip(node.needs_input_grad, node.input_creators):
-            if needed and creator is not None:
-                pending[creator] = pending.get(creator, 0) + 1
-                if creator not in seen:
-                    seen.add(creator)
-                    stack.append(creator)
+        for creator in node.input_creators:  # None where no gradient is needed
+            if creator is not None:
+                count = pending.get(creator)
+                if count is None:
+                    pending[creator] = 1
+                    if creator not in starts:
+                        stack.append(creator)
+                else:
+                    pending[creator] = count + 1
     return pending
 
 

@@ -91,11 +91,13 @@ class Function:
             node.inputs = args
             # NOTE: the creators as they are now: an in-place op may later give an input
             # a new creator, and this node's gradient belongs to the value it read.
+            # NOTE: the creator only where a gradient is needed, so the engine's walks
+            # follow input_creators without looking at needs_input_grad.
             needs = []
             creators = []
             for arg in args:
-                if isinstance(arg, Tensor):
-                    needs.append(arg.requires_grad)
+                if isinstance(arg, Tensor) and arg.requires_grad:
+                    needs.append(True)
                     creators.append(arg.creator)
                 else:
                     needs.append(False)
@@ -118,6 +120,20 @@ class Function:
             check_forward(node, out, args)
         return out
 
+    @classmethod
+    def evaluate(cls, backend, *arrays, **params) -> Tensor:
+        """The op's forward on bare arrays of `backend`, as a Tensor that records nothing.
+
+        For backward rules when no graph of the gradient is built (create_graph=False): the
+        arrays come from a graph whose devices and dtypes were checked when it was recorded,
+        so apply()'s per-argument work would only cost time.
+        """
+        node = _new_tensor(cls)
+        if params:
+            node.__dict__.update(params)
+        node.backend = backend
+        return Tensor._wrap(node.forward(*arrays), backend)
+
     def release(self) -> None:
         """Drop the inputs and saved arrays once backward has used them."""
         # NOTE: everything recorded goes (inputs, saved arrays, parameters); the class
@@ -130,10 +146,17 @@ def _saved_versions(args, needs, reads_for) -> list:
     when it is a constant or no needed gradient reads it."""
     versions = []
     for i, arg in enumerate(args):
-        if not isinstance(arg, Tensor) or (
-                reads_for is not None and not any(needs[j] for j in reads_for[i])):
+        if not isinstance(arg, Tensor):
             versions.append(())
-        elif arg.creator is None or not arg.creator.is_view:
+            continue
+        if reads_for is not None:
+            for j in reads_for[i]:
+                if needs[j]:
+                    break
+            else:  # no needed gradient reads this input
+                versions.append(())
+                continue
+        if arg.creator is None or not arg.creator.is_view:
             versions.append(((arg, arg._version),))
         else:
             versions.append(version_chain(arg))

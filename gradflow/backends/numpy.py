@@ -313,7 +313,7 @@ class NumpyBackend(Backend):
     def relu_backward(self, grad, out):
         # NOTE: a product with the mask is 7x faster than where() (no branch per element)
         # and equal to it (up to the sign of zeros) when grad is finite; NaN * 0 is not 0.
-        if not np.isfinite(grad).all():
+        if not _all_finite(grad):
             return super().relu_backward(grad, out)
         return np.multiply(grad, out > 0)
 
@@ -322,7 +322,7 @@ class NumpyBackend(Backend):
         if sh < dh * (kh - 1) + 1 or sw < dw * (kw - 1) + 1:  # windows overlap: add
             return super().max_pool2d_backward(grad, index, input_shape, kernel, stride,
                                                padding, dilation)
-        if not np.isfinite(grad).all():  # grad * 0 would be NaN where where() gives 0
+        if not _all_finite(grad):  # grad * 0 would be NaN where where() gives 0
             return super().max_pool2d_backward(grad, index, input_shape, kernel, stride,
                                                padding, dilation)
         last = _channels_last(index)
@@ -364,6 +364,15 @@ class NumpyBackend(Backend):
         out = self._scratch(name, (n, top + h + bottom, left + w + right, c), view.dtype, fill)
         out[:, top:top + h, left:left + w, :] = view
         return out
+
+
+def _all_finite(array) -> bool:
+    """False if any element is NaN or infinite (or, rarely, if their sum overflows).
+
+    NOTE: one summing pass, 4x faster than isfinite(array).all(); a false alarm only sends
+    the caller to its slower, always-correct path.
+    """
+    return math.isfinite(np.sum(array))
 
 
 def _channels_last(array) -> bool:

@@ -69,16 +69,23 @@ def _weighted_pick(logp: Tensor, target: Tensor, weight: Tensor | None, ignore_i
     return picked, row_weight, mask
 
 
-def _index_loss(logp: Tensor, target: Tensor, sample_shape, weight, ignore_index: int,
-                reduction: str, label_smoothing: float, op: str) -> Tensor:
-    if target.backend is not logp.backend:
+def _check_index_target(scores: Tensor, target: Tensor, sample_shape, weight,
+                        ignore_index: int, op: str) -> None:
+    """Class-index targets and weight fit scores (M, C): same device, shapes, labels."""
+    if target.backend is not scores.backend:
         from gradflow.autograd.function import mismatch_error
 
-        raise mismatch_error(op, (logp, target))
-    classes = logp.shape[1]
+        raise mismatch_error(op, (scores, target))
+    classes = scores.shape[1]
     if weight is not None and weight.shape != (classes,):
         raise ShapeError(f"{op}: weight of shape {weight.shape} for {classes} classes")
     _check_labels(target, sample_shape, classes, ignore_index, op)
+
+
+def _index_loss(logp: Tensor, target: Tensor, sample_shape, weight, ignore_index: int,
+                reduction: str, label_smoothing: float, op: str) -> Tensor:
+    _check_index_target(logp, target, sample_shape, weight, ignore_index, op)
+    classes = logp.shape[1]
     picked, row_weight, mask = _weighted_pick(logp, target, weight, ignore_index)
     loss = picked * row_weight
     if label_smoothing > 0.0:
@@ -125,6 +132,17 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         raise ConfigError(f"cross_entropy: label_smoothing must lie in [0, 1], "
                           f"got {label_smoothing}")
     rows, sample_shape = _classes_last(input, "cross_entropy")
+    if not target.dtype.is_floating_point and (weight is None or not weight.requires_grad):
+        from gradflow.ops.loss import softmax_cross_entropy
+
+        _check_index_target(rows, target, sample_shape, weight, ignore_index, "cross_entropy")
+        if weight is not None and weight.backend is not rows.backend:
+            from gradflow.autograd.function import mismatch_error
+
+            raise mismatch_error("cross_entropy", (rows, weight))
+        loss = softmax_cross_entropy(rows, target.reshape(-1), weight, ignore_index,
+                                     reduction, float(label_smoothing))
+        return loss.reshape(sample_shape) if reduction == "none" else loss
     logp = gf.log_softmax(rows, dim=1)
     if not target.dtype.is_floating_point:
         return _index_loss(logp, target, sample_shape, weight, ignore_index, reduction,

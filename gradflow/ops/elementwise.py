@@ -36,6 +36,10 @@ class Mul(Function):
     def backward(self, grad):
         a, b = self.inputs
         needs = self.needs_input_grad
+        if not _grad_state.enabled:
+            g, backend = grad.data, self.backend
+            return (Mul.evaluate(backend, g, _data(b)) if needs[0] else None,
+                    Mul.evaluate(backend, g, _data(a)) if needs[1] else None)
         return (grad * b if needs[0] else None), (grad * a if needs[1] else None)
 
 
@@ -59,6 +63,8 @@ class Neg(Function):
         return -x
 
     def backward(self, grad):
+        if not _grad_state.enabled:
+            return Neg.evaluate(self.backend, grad.data)
         return -grad
 
 
@@ -229,7 +235,9 @@ class Tanh(Function):
         return self.backend.xp.tanh(x)
 
     def backward(self, grad):
-        return TanhBackward.apply(grad, _saved_output(self))
+        if not _grad_state.enabled:
+            return TanhBackward.evaluate(self.backend, grad.data, self.out_data)
+        return TanhBackward.apply(grad, self.output)
 
 
 class TanhBackward(Function):
@@ -258,7 +266,9 @@ class Sigmoid(Function):
         return 1.0 / (1.0 + xp.exp(-x))
 
     def backward(self, grad):
-        return SigmoidBackward.apply(grad, _saved_output(self))
+        if not _grad_state.enabled:
+            return SigmoidBackward.evaluate(self.backend, grad.data, self.out_data)
+        return SigmoidBackward.apply(grad, self.output)
 
 
 class SigmoidBackward(Function):
@@ -285,6 +295,8 @@ class Relu(Function):
 
     def backward(self, grad):
         # NOTE: the derivative at exactly 0 is taken as 0, as PyTorch does.
+        if not _grad_state.enabled:
+            return ReluBackward.evaluate(self.backend, grad.data, self.out_data)
         return ReluBackward.apply(grad, self.out_data)
 
 
@@ -381,10 +393,9 @@ class Clamp(Function):
         return grad * _constant(inside, self.backend, x.dtype)
 
 
-def _saved_output(node: Function):
-    """The output a rule saved: a Tensor of the graph when the rule is being recorded
-    (create_graph=True), else the bare array, which apply() takes as a constant."""
-    return node.output if _grad_state.enabled else node.out_data
+def _data(value):
+    """A Tensor's array, or a constant as it is."""
+    return value.data if isinstance(value, Tensor) else value
 
 
 def _constant(array, backend, dtype) -> Tensor:

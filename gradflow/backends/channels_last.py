@@ -71,26 +71,48 @@ def conv2d_backward_input(backend, grad, weight, input_shape, stride, padding, d
     """d(loss)/d(input) (N, C, H, W) in channels-last memory: a transposed convolution.
 
     One product per kernel tap, (N*Ho*Wo, O) @ (O, C), so that each tap's contribution is
-    one contiguous (N, Ho, Wo, C) block, added into the padded input gradient (col2im).
+    one contiguous (N, Ho, Wo, C) block; the blocks are then added straight into the input
+    gradient where their positions fall inside the image (col2im without a padded buffer).
+    A tap that covers the whole image (the centre tap of a "same" convolution) is copied
+    in first instead of added to zeros.
     """
     n, c, h, w = input_shape
     o, _, kh, kw = weight.shape
-    (sh, sw), (dh, dw) = stride, dilation
-    top, bottom, left, right = padding
     ho, wo = grad.shape[2:]
     g = grad_matrix(backend, grad)
     per_tap = weight.transpose(2, 3, 0, 1).reshape(kh * kw, o, c)
     taps = backend._matmul(g, per_tap, "conv.column_grads").reshape(kh * kw, n, ho, wo, c)
-    padded = backend._accumulator("col2im.padded", (n, top + h + bottom, left + w + right, c),
-                                  grad.dtype, any(padding))
+    spans = []
     for i in range(kh):
+        rows = _tap_span(i, dilation[0], stride[0], padding[0], h, ho)
         for j in range(kw):
-            rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
-            cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
-            padded[:, rows, cols, :] += taps[i * kw + j]
-    if any(padding):
-        padded = np.array(padded[:, top:top + h, left:left + w, :], copy=True)
-    return nchw(padded)
+            cols = _tap_span(j, dilation[1], stride[1], padding[2], w, wo)
+            if rows is not None and cols is not None:
+                spans.append((i * kw + j, rows, cols))
+    whole = slice(0, h, 1), slice(0, w, 1)
+    out = np.empty((n, h, w, c), dtype=grad.dtype)
+    first = next((span for span in spans if (span[1][0], span[2][0]) == whole), None)
+    if first is None:
+        out.fill(0)
+        copied = None
+    else:
+        copied, (_, rows_from), (_, cols_from) = first
+        np.copyto(out, taps[copied][:, rows_from, cols_from])
+    for tap, (rows_to, rows_from), (cols_to, cols_from) in spans:
+        if tap != copied:
+            out[:, rows_to, cols_to] += taps[tap][:, rows_from, cols_from]
+    return nchw(out)
+
+
+def _tap_span(k, step, stride, pad, size, out_size):
+    """Kernel offset k along one axis: (input slice, output slice) of the output positions
+    whose tap k falls inside the input, or None when none does."""
+    first = max(0, -(-(pad - k * step) // stride))
+    last = min(out_size - 1, (size - 1 + pad - k * step) // stride)
+    if last < first:
+        return None
+    start = first * stride + k * step - pad
+    return slice(start, start + stride * (last - first) + 1, stride), slice(first, last + 1)
 
 
 def im2col(backend, x, kernel, stride, padding, dilation):

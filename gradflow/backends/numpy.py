@@ -69,7 +69,9 @@ class NumpyBackend(Backend):
         return np.array(host, dtype=self.xp_dtype(dtype), copy=True)
 
     def to_host(self, array):
-        return np.array(array, copy=True)
+        # NOTE: C order, whatever the memory order behind the tensor (conv2d's outputs
+        # are channels-last), so that host copies look the same on every backend.
+        return np.array(array, copy=True, order="C")
 
     def scatter_add_rows(self, values, index, size):
         # NOTE: np.add.at adds repeated indices sequentially in order of

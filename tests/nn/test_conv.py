@@ -443,3 +443,12 @@ def test_pool_errors():
         F.adaptive_avg_pool2d(gf.randn(1, 1, 6, 6), 0)
     with pytest.raises(ShapeError, match="MaxPool2d expects input"):
         nn.MaxPool2d(2)(gf.randn(6, 6))
+
+
+def test_host_copies_are_c_contiguous_whatever_the_memory_order():
+    # conv2d's outputs on the CPU are channels-last in memory; .numpy() hides that
+    x = gf.randn(2, 3, 6, 6)
+    out = F.max_pool2d(F.conv2d(x, gf.randn(4, 3, 3, 3), padding=1).relu(), 2)
+    host = out.numpy()
+    assert host.flags.c_contiguous and host.shape == (2, 4, 3, 3)
+    np.testing.assert_array_equal(host, out.data)

@@ -172,3 +172,16 @@ def test_gpu_results_render_like_cpu_results(monkeypatch, settings):
     assert "| torch |" in markdown_table(results)
     rendered = table.render({"cuda_overhead": {"results": results, "environment": environment()}})
     assert "GPU: gradflow on CuPy" in rendered
+
+
+def test_profile_step_times_every_layer_and_rule():
+    import profile_step
+
+    result = profile_step.profile("cnn", 2, warmup=1)
+    forward = [name for name in result if name.startswith("forward")]
+    backward = [name for name in result if name.startswith("backward")]
+    assert len(forward) == len(steps.build_gradflow_model("cnn")) + 1  # and the loss
+    assert any("Conv2d" in name for name in backward) and any("MaxPool2d" in name
+                                                              for name in backward)
+    parts = sum(seconds for name, seconds in result.items() if not name.startswith("step"))
+    assert 0 < parts <= result["step (all of the above)"] * 1.5

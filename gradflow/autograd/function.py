@@ -89,10 +89,10 @@ class Function:
         out._hooks = None
         if requires_grad and _grad_state.enabled:
             node.inputs = args
-            # NOTE: the creators as they are now: an in-place op may later give an input
-            # a new creator, and this node's gradient belongs to the value it read.
-            # NOTE: the creator only where a gradient is needed, so the engine's walks
-            # follow input_creators without looking at needs_input_grad.
+            # NOTE: the creators as they are now (an in-place op may later give an input
+            # a new creator, and this node's gradient belongs to the value it read), and
+            # None where no gradient is needed, so the engine's walks follow
+            # input_creators without looking at needs_input_grad.
             needs = []
             creators = []
             for arg in args:

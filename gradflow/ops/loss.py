@@ -26,7 +26,7 @@ class SoftmaxCrossEntropy(Function):
 
     def forward(self, rows, labels):
         xp = self.backend.xp
-        m, classes = rows.shape
+        classes = rows.shape[1]
         shifted = rows - xp.max(rows, axis=1, keepdims=True)
         e = xp.exp(shifted)
         total = xp.sum(e, axis=1, keepdims=True)

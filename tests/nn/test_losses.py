@@ -159,3 +159,38 @@ def test_binary_cross_entropy_with_logits_matches_torch(device):
                                       reduction="sum"),
                  torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight), reduction="sum"),
                  logits, targets, device, grad_target=True, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"label_smoothing": 0.2, "ignore_index": 1}, {"reduction": "none"},
+    {"reduction": "sum", "label_smoothing": 0.1},
+])
+def test_fused_cross_entropy_equals_the_composed_form_to_second_order(options):
+    # a weight that requires grad takes the composed path (log_softmax, pick, sums);
+    # one that does not takes the fused op: same loss, gradient and gradient of gradient
+    logits = RNG.standard_normal((6, 4))
+    labels = gf.tensor([0, 1, 3, 2, 1, 0])
+    weight = RNG.uniform(0.5, 2.0, 4)
+    results = []
+    for weight_grad in (False, True):
+        x = gf.tensor(logits, dtype=gf.float64, requires_grad=True)
+        w = gf.tensor(weight, dtype=gf.float64, requires_grad=weight_grad)
+        loss = F.cross_entropy(x, labels, weight=w, **options).sum()
+        (grad,) = gf.grad(loss, [x], create_graph=True)
+        (grad * grad).sum().backward()
+        results.append([loss.numpy(), grad.numpy(), x.grad.numpy()])
+    for fused, composed in zip(*results):
+        np.testing.assert_allclose(fused, composed, rtol=1e-12, atol=1e-14)
+
+
+def test_fused_cross_entropy_notices_logits_changed_in_place():
+    from gradflow.errors import GraphError
+
+    # the gradient under create_graph=True reads the logits again: an in-place change
+    # after the loss would give a wrong gradient, so backward raises instead
+    x = gf.tensor(_x(3, 4), requires_grad=True)
+    logits = x * 1.0
+    loss = F.cross_entropy(logits, gf.tensor([0, 1, 2]))
+    logits.add_(1.0)
+    with pytest.raises(GraphError, match="modified in place"):
+        loss.backward()

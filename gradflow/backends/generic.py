@@ -457,6 +457,19 @@ class Backend:
             best = xp.asarray(best, copy=True)
         return best, index
 
+    def max_pool2d_values(self, x, kernel, stride, padding, dilation):
+        """The values of max_pool2d_forward without the index (when no gradient is needed)."""
+        xp = self.xp
+        fill = -math.inf if xp.isdtype(x.dtype, "real floating") else xp.iinfo(x.dtype).min
+        padded = self._padded(x, padding, fill, scratch="pool.padded")
+        out_hw = conv_output_hw(x.shape, kernel, stride, padding, dilation)
+        best = None
+        for window in pool_windows(kernel, stride, dilation, out_hw):
+            best = padded[window] if best is None else xp.maximum(best, padded[window])
+        if kernel == (1, 1):
+            best = xp.asarray(best, copy=True)
+        return best
+
     def relu_backward(self, grad, out):
         """grad where out > 0, else 0 (a NaN or Inf gradient at an inactive unit gives 0)."""
         return self.xp.where(out > 0, grad, 0.0)

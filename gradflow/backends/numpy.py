@@ -279,23 +279,38 @@ class NumpyBackend(Backend):
     # view and the results are made channels-last too, so that every elementwise pass
     # runs over matching memory (mixed layouts run several times slower).
 
-    def max_pool2d_forward(self, x, kernel, stride, padding, dilation):
-        if x.dtype.kind != "f":
-            return super().max_pool2d_forward(x, kernel, stride, padding, dilation)
+    def _max_pool_windows(self, x, kernel, stride, padding, dilation):
+        """(the values of each kernel offset, in row-major offset order; the output shape
+        in the working layout; whether that layout is channels-last)."""
         last = _channels_last(x)
         view = channels_last.nhwc(x) if last else x
-        padded = self._padded_view(view, padding, -np.inf, "pool.padded", last)
         out_hw = conv_output_hw(x.shape, kernel, stride, padding, dilation)
         n, c = x.shape[:2]
         shape = (n, *out_hw, c) if last else (n, c, *out_hw)
         if _tiling(x.shape, kernel, stride, padding, dilation):
             # NOTE: the windows tile the input: one copy gathers each offset's values into
-            # a contiguous block, and the passes below then run over contiguous memory
+            # a contiguous block, and the passes over them then run over contiguous memory
             # rather than over strided windows (whose inner runs are C or 1 values long).
             windows = self._scratch("pool.tiles", (kernel[0] * kernel[1], *shape), x.dtype)
             np.copyto(windows.reshape(*kernel, *shape), _tiles(view, kernel, last))
-        else:
-            windows = [padded[w] for w in _windows(kernel, stride, dilation, out_hw, last)]
+            return windows, shape, last
+        padded = self._padded_view(view, padding, -np.inf, "pool.padded", last)
+        windows = [padded[w] for w in _windows(kernel, stride, dilation, out_hw, last)]
+        return windows, shape, last
+
+    def max_pool2d_values(self, x, kernel, stride, padding, dilation):
+        if x.dtype.kind != "f":
+            return super().max_pool2d_values(x, kernel, stride, padding, dilation)
+        windows, _, last = self._max_pool_windows(x, kernel, stride, padding, dilation)
+        best = np.array(windows[0], order="C")
+        for r in range(1, len(windows)):
+            np.maximum(best, windows[r], out=best)
+        return channels_last.nchw(best) if last else best
+
+    def max_pool2d_forward(self, x, kernel, stride, padding, dilation):
+        if x.dtype.kind != "f":
+            return super().max_pool2d_forward(x, kernel, stride, padding, dilation)
+        windows, shape, last = self._max_pool_windows(x, kernel, stride, padding, dilation)
         index_dtype = np.uint8 if len(windows) <= 256 else np.int32
         best = np.array(windows[0], order="C")
         index = np.zeros(shape, dtype=index_dtype)

@@ -255,6 +255,9 @@ class MaxPool2d(Function):
     index_sink = None  # a list that receives the offsets (for return_indices)
 
     def forward(self, x):
+        if not self.keep_index:  # no gradient and no indices wanted: the maxima alone
+            return self.backend.max_pool2d_values(x, self.kernel, self.stride, self.padding,
+                                                  self.dilation)
         out, self.index = self.backend.max_pool2d_forward(
             x, self.kernel, self.stride, self.padding, self.dilation)
         self.input_shape = tuple(x.shape)
@@ -325,8 +328,9 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     padding4, _ = _pool_geometry_of("max_pool2d", x.shape, kernel, stride, pad, dilation,
                                          ceil_mode)
     sink = [] if return_indices else None
+    keep_index = return_indices or (x.requires_grad and _grad_state.enabled)
     out = MaxPool2d.apply(x, kernel=kernel, stride=stride, padding=padding4, dilation=dilation,
-                          index_sink=sink)
+                          index_sink=sink, keep_index=keep_index)
     indices = None
     if return_indices:
         indices = _flat_indices(out.backend, sink[0], x.shape, kernel, stride, padding4,

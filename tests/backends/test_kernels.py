@@ -263,6 +263,21 @@ def test_max_pool_kernels_fast_equal_generic_and_reference(pool, layout):
     np.testing.assert_allclose(np.sum(grad_x * x), np.sum(grad * values), rtol=1e-5)
 
 
+@pytest.mark.parametrize("pool", POOLS, ids=POOL_IDS)
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_max_pool_values_alone_equal_the_forward_values(pool, layout):
+    shape, kernel, stride, padding, dilation = pool
+    x = _arrays(*shape)
+    x[0, 0, 0, 0] = np.nan  # propagates the same way
+    if layout == "channels_last":
+        x = _channels_last(x)
+    geometry = (kernel, stride, padding, dilation)
+    for backend in (FAST, GENERIC):
+        values = backend.max_pool2d_values(x, *geometry)
+        np.testing.assert_array_equal(values, backend.max_pool2d_forward(x, *geometry)[0])
+        assert values.dtype == x.dtype
+
+
 def test_max_pool_nan_propagates_and_ties_go_first():
     x = np.array([[[[1.0, 3.0], [3.0, 2.0]], [[np.nan, 1.0], [0.0, 4.0]]]], np.float32)
     for backend in (FAST, GENERIC):

@@ -452,3 +452,14 @@ def test_host_copies_are_c_contiguous_whatever_the_memory_order():
     host = out.numpy()
     assert host.flags.c_contiguous and host.shape == (2, 4, 3, 3)
     np.testing.assert_array_equal(host, out.data)
+
+
+def test_max_pool_without_gradient_skips_the_index_and_gives_the_same_maxima():
+    x = gf.randn(2, 3, 8, 8, requires_grad=True)
+    with gf.no_grad():
+        fast = F.max_pool2d(x, 2)
+    recorded = F.max_pool2d(x, 2)
+    assert fast.creator is None and recorded.creator.index is not None
+    np.testing.assert_array_equal(fast.numpy(), recorded.numpy())
+    _, indices = F.max_pool2d(x.detach(), 2, return_indices=True)  # indices still come
+    assert indices.shape == (2, 3, 4, 4)

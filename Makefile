@@ -6,6 +6,10 @@ DATASET ?= digits
 MODEL ?= cnn
 EPOCHS ?=
 DEVICE ?= auto
+# the suite on NumPy and on array-api-strict, including a second simulated device and one
+# without float64 (what CuPy-correctness-by-construction rests on), and CUDA where a GPU is
+# present (its cases skip elsewhere)
+DEVICES ?= cpu,strict,strict:device1,strict:no_float64,cuda
 PYTEST_ARGS ?=
 
 .PHONY: test demo bench check lint clean
@@ -21,7 +25,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test
 	touch $@
 
 test: $(VENV)/.installed-test
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --gradflow-devices=$(DEVICES) $(PYTEST_ARGS)
 
 demo: $(VENV)/.installed-test
 	$(PY) -m gradflow train --dataset $(DATASET) --model $(MODEL) --device $(DEVICE) \

@@ -75,6 +75,7 @@ def test_long_chain_has_no_recursion_limit():
     assert x.grad.item() == 1.0
 
 
+@pytest.mark.usefixtures("float64_device")
 def test_create_graph_gives_second_derivatives(device):
     x = gf.tensor([0.5, -1.0], device=device, dtype=gf.float64, requires_grad=True)
     y = (x ** 3).sum()

@@ -37,6 +37,7 @@ def assert_png(path) -> None:
     assert path.read_bytes()[:8] == PNG_SIGNATURE, f"{path} is not a PNG file"
 
 
+@pytest.mark.usefixtures("float64_device")
 def test_house_price_hand_gradients_equal_autograd(tmp_path, device):
     done = run_script("house_price", "--epochs", "60", "--device", device, "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr

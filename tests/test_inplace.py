@@ -70,6 +70,7 @@ SAVED = {
 }
 
 
+@pytest.mark.usefixtures("float64_device")
 @pytest.mark.parametrize("recording", [False, True], ids=["no_grad", "recording"])
 @pytest.mark.parametrize("saved", list(SAVED), ids=list(SAVED))
 @pytest.mark.parametrize("mutation", list(MUTATIONS), ids=list(MUTATIONS))
@@ -85,6 +86,7 @@ def test_changing_a_saved_tensor_in_place_fails_the_backward(device, mutation, s
         loss.backward()
 
 
+@pytest.mark.usefixtures("float64_device")
 @pytest.mark.parametrize("mutation", list(MUTATIONS), ids=list(MUTATIONS))
 def test_changing_a_tensor_no_backward_needs_is_fine(device, mutation):
     # Add and Sum save nothing, so changing their input afterwards harms no gradient
@@ -320,6 +322,7 @@ PROGRAMS = {
 }
 
 
+@pytest.mark.usefixtures("float64_device")
 @pytest.mark.parametrize("program", list(PROGRAMS), ids=list(PROGRAMS))
 def test_in_place_on_non_leaf_tensors_matches_pytorch(device, program):
     torch = pytest.importorskip("torch")
@@ -345,6 +348,7 @@ def test_in_place_on_non_leaf_tensors_matches_pytorch(device, program):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.usefixtures("float64_device")
 def test_an_in_place_op_on_a_non_leaf_keeps_its_identity_and_records_a_node(device):
     x = gf.randn(3, dtype=gf.float64, device=device, requires_grad=True)
     y = x * 2.0

@@ -168,7 +168,7 @@ def _retained_graph(device):
 
 
 def _double_backward(device):
-    x = gf.randn(4, dtype=gf.float64, device=device, requires_grad=True)
+    x = gf.randn(4, device=device, requires_grad=True)
     (gradient,) = gf.grad((x ** 3).sum(), x, create_graph=True)
     gf.grad(gradient.sum(), x)
 

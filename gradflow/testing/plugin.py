@@ -9,6 +9,9 @@ Fixtures:
     device   one test per device in the list (CUDA cases carry the `gpu` mark)
     xp       the array namespace of `device`
     dtype    gf.float32 and gf.float64 (float64 is skipped where the device lacks it)
+    float64_device
+             `device`, skipped where it lacks float64 (for tests written in float64;
+             @pytest.mark.usefixtures("float64_device") beside `device`)
 """
 
 from __future__ import annotations
@@ -106,6 +109,18 @@ def dtype(request, device):
     if chosen not in get_backend(device).to_xp:
         pytest.skip(f"device {device} has no {chosen.name}")
     return chosen
+
+
+@pytest.fixture
+def float64_device(device):
+    """`device`, for a test that needs float64: skipped where the device lacks it
+    (array-api-strict's simulated "strict:no_float64")."""
+    from gradflow import dtypes
+    from gradflow.backends import get_backend
+
+    if dtypes.float64 not in get_backend(device).to_xp:
+        pytest.skip(f"device {device} has no float64")
+    return device
 
 
 def pytest_runtest_setup(item):

@@ -170,6 +170,7 @@ def test_train_eval_and_apply():
     assert seen == ["Linear", "Dropout", "BatchNorm1d", "Sequential", "Sequential"]
 
 
+@pytest.mark.usefixtures("float64_device")
 def test_to_moves_in_place_and_keeps_parameter_identity(device):
     model = Block()
     params = list(model.parameters())

@@ -57,10 +57,11 @@ class Conv2d(Function):
         return grad_x, grad_w, grad_b
 
     def release(self) -> None:
+        # NOTE: read before the base class clears the node's attributes
+        columns, backend = self.columns, self.__dict__.get("backend")
         super().release()
-        columns, self.columns = self.columns, None
         if columns is not None:
-            self.backend.recycle(columns)
+            backend.recycle(columns)
 
 
 class Conv2dBackwardInput(Function):
@@ -267,10 +268,6 @@ class MaxPool2d(Function):
 
     def backward(self, grad):
         return MaxPool2dScatter.apply(grad, **_pool_geometry(self))
-
-    def release(self) -> None:
-        super().release()
-        self.index = None
 
 
 class MaxPool2dScatter(Function):

@@ -342,3 +342,20 @@ def test_relu_backward_fast_equals_generic(bad):
     assert fast.dtype == generic.dtype == np.float32
     np.testing.assert_array_equal(fast, expected)
     np.testing.assert_array_equal(generic, expected)
+
+
+@pytest.mark.parametrize("channels", [1, 3])  # transposed and plain im2col rows
+def test_conv2d_gives_its_columns_back_after_backward(channels):
+    import gradflow as gf
+    from gradflow.nn import functional as F
+
+    x = gf.randn(2, channels, 8, 8)
+    w = gf.randn(4, channels, 3, 3, requires_grad=True)
+    out = F.conv2d(x, w, padding=1)
+    columns = out.creator.columns
+    memory = columns if columns.flags.c_contiguous else columns.T  # kept C-contiguous
+    key, address = (memory.shape, memory.dtype), memory.__array_interface__["data"][0]
+    del columns, memory
+    out.sum().backward()
+    kept = out.backend._buffers.__dict__.get("recycled", {}).get(key, [])
+    assert address in [array.__array_interface__["data"][0] for array in kept]

@@ -21,8 +21,8 @@ from numpy.lib.stride_tricks import as_strided
 from gradflow.backends.generic import conv_output_hw
 
 
-def uses_channels_last(weight_shape, groups: int) -> bool:
-    """Whether conv2d with this weight runs here (groups=1) or in the generic kernels."""
+def uses_channels_last(groups: int) -> bool:
+    """Whether conv2d runs here (groups=1) or in the generic kernels."""
     return groups == 1
 
 
@@ -122,20 +122,12 @@ def im2col(backend, x, kernel, stride, padding, dilation):
     One copy from a strided view of the zero-padded input in channels-last memory (made
     once per call unless x is already channels-last and needs no padding).
     """
-    n, c, h, w = x.shape
+    n, c = x.shape[:2]
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     ho, wo = conv_output_hw(x.shape, kernel, stride, padding, dilation)
-    top, bottom, left, right = padding
     source = nhwc(x)
     if any(padding) or not (c == 1 or source.flags.c_contiguous):
-        padded = backend._scratch("im2col.padded", (n, top + h + bottom, left + w + right, c),
-                                  x.dtype)
-        padded[:, :top] = 0
-        padded[:, top + h:] = 0
-        padded[:, top:top + h, :left] = 0
-        padded[:, top:top + h, left + w:] = 0
-        padded[:, top:top + h, left:left + w] = source
-        source = padded
+        source = padded(backend, source, padding, 0, "im2col.padded")
     step_n, step_h, step_w, step_c = source.strides
     rows, taps = (n, ho, wo), (kh, kw, c)
     row_strides, tap_strides = (step_n, sh * step_h, sw * step_w), (dh * step_h, dw * step_w,
@@ -153,6 +145,20 @@ def im2col(backend, x, kernel, stride, padding, dilation):
     columns = backend._recycled((n * ho * wo, kh * kw * c), x.dtype)
     np.copyto(columns.reshape(windows.shape), windows)
     return columns
+
+
+def padded(backend, view, padding, fill, name):
+    """An (N, H, W, C) view copied into a scratch buffer inside a border of `fill`
+    (written once: the border, then the interior)."""
+    top, bottom, left, right = padding
+    n, h, w, c = view.shape
+    out = backend._scratch(name, (n, top + h + bottom, left + w + right, c), view.dtype)
+    out[:, :top] = fill
+    out[:, top + h:] = fill
+    out[:, top:top + h, :left] = fill
+    out[:, top:top + h, left + w:] = fill
+    out[:, top:top + h, left:left + w] = view
+    return out
 
 
 def weight_matrix(weight):

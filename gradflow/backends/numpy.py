@@ -225,19 +225,19 @@ class NumpyBackend(Backend):
 
     def conv2d_forward(self, x, weight, bias, stride, padding, dilation, groups,
                        keep_columns=False):
-        if not channels_last.uses_channels_last(weight.shape, groups):
+        if not channels_last.uses_channels_last(groups):
             return super().conv2d_forward(x, weight, bias, stride, padding, dilation, groups,
                                           keep_columns)
         return channels_last.conv2d_forward(self, x, weight, bias, stride, padding, dilation,
                                             keep_columns)
 
     def conv2d_shares_grad_columns(self, weight_shape, groups):
-        return (not channels_last.uses_channels_last(weight_shape, groups)
+        return (not channels_last.uses_channels_last(groups)
                 and super().conv2d_shares_grad_columns(weight_shape, groups))
 
     def conv2d_backward_input(self, grad, weight, input_shape, stride, padding, dilation,
                               groups, grad_columns=None):
-        if not channels_last.uses_channels_last(weight.shape, groups):
+        if not channels_last.uses_channels_last(groups):
             return super().conv2d_backward_input(grad, weight, input_shape, stride, padding,
                                                  dilation, groups, grad_columns)
         return channels_last.conv2d_backward_input(self, grad, weight, input_shape, stride,
@@ -245,7 +245,7 @@ class NumpyBackend(Backend):
 
     def conv2d_backward_weight(self, x, grad, weight_shape, stride, padding, dilation, groups,
                                columns=None, grad_columns=None):
-        if not channels_last.uses_channels_last(weight_shape, groups):
+        if not channels_last.uses_channels_last(groups):
             return super().conv2d_backward_weight(x, grad, weight_shape, stride, padding,
                                                   dilation, groups, columns, grad_columns)
         return channels_last.conv2d_backward_weight(self, x, grad, weight_shape, stride,
@@ -376,11 +376,7 @@ class NumpyBackend(Backend):
         """_padded for an (N, C, H, W) array or, if `last`, its (N, H, W, C) view."""
         if not last or not any(padding):
             return self._padded(view, padding, fill, scratch=name)
-        top, bottom, left, right = padding
-        n, h, w, c = view.shape
-        out = self._scratch(name, (n, top + h + bottom, left + w + right, c), view.dtype, fill)
-        out[:, top:top + h, left:left + w, :] = view
-        return out
+        return channels_last.padded(self, view, padding, fill, name)
 
 
 def _all_finite(array) -> bool:

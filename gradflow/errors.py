@@ -55,3 +55,7 @@ class DatasetNotFoundError(DatasetError, FileNotFoundError):
 
 class ConfigError(GradflowError, ValueError):
     """A bad hyperparameter or setting, caught before any work starts."""
+
+
+class MissingExtraError(GradflowError, ModuleNotFoundError):
+    """An optional library is needed for what was asked; the message names the extra to install."""

@@ -12,11 +12,18 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
 import gradflow as gf
 from gradflow.errors import ConfigError, NonFiniteError
+from gradflow.extras import optional
+from gradflow.train.callbacks import TrainState, as_callback
+from gradflow.train.interrupt import InterruptGuard, TrainingInterrupted
+from gradflow.train.state import read_state, write_state
+
+INTERRUPTED = "interrupted.safetensors"
 
 
 class History(dict):
@@ -26,6 +33,8 @@ class History(dict):
         super().__init__(epoch=[], train_loss=[], train_accuracy=[], val_loss=[],
                          val_accuracy=[], seconds=[], samples_per_second=[], lr=[],
                          skipped_steps=[], grad_norm_steps=[], grad_norms={})
+        self.stop_reason: str | None = None  # set when a callback stopped training
+        self.plots: list[Path] = []  # the plot files fit() wrote
 
     def save(self, path) -> None:
         path = Path(path)
@@ -34,15 +43,15 @@ class History(dict):
         os.replace(tmp, path)
 
 
-def _progress(iterable, total: int, description: str, enabled: bool):
-    if enabled:
-        try:
-            from tqdm.auto import tqdm
-
-            return tqdm(iterable, total=total, desc=description, leave=False, dynamic_ncols=True)
-        except ImportError:
-            pass
-    return iterable
+def _progress(iterable, total: int, initial: int, description: str, enabled: bool | None):
+    """A tqdm bar when asked for, or by default when stderr is a terminal; else the iterable."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    tqdm = optional("tqdm", "there is no progress bar") if enabled else None
+    if tqdm is None:
+        return iterable
+    return tqdm.tqdm(iterable, total=total, initial=initial, desc=description, leave=False,
+                     dynamic_ncols=True)
 
 
 def _record_grad_norms(model, history: History, step: int) -> None:
@@ -96,8 +105,8 @@ def evaluate(model, loader, loss_fn=None, num_classes: int | None = None) -> dic
 
 def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, scheduler=None,
         clip_grad_norm: float | None = None, nonfinite: str = "raise", callbacks=(),
-        out_dir=None, progress: bool = True, grad_norm_every: int = 10,
-        plots: bool = True, log=print) -> History:
+        out_dir=None, progress: bool | None = None, grad_norm_every: int = 10,
+        plots: bool = True, log=print, resume=None) -> History:
     """Train a classifier with mini-batches.
 
     Args:
@@ -114,17 +123,31 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
             before every update, with or without clipping: "raise" (NonFiniteError, weights
             untouched), "skip" (the step is skipped and counted in the history), "zero"
             (non-finite entries set to 0), "ignore" (no check, as PyTorch).
-        callbacks: functions called as cb(epoch, history) after each epoch.
-        out_dir: where history.json and the plots are written.
-        progress: show a tqdm bar per epoch (loss, accuracy, samples/s).
+        callbacks: Callback objects (gradflow.train.callbacks), or functions called as
+            f(epoch, history) after each epoch. Any of them may stop training.
+        out_dir: where history.json, the plots and, on Ctrl-C, interrupted.safetensors go.
+        progress: a tqdm bar per epoch; None (default): only when stderr is a terminal.
         grad_norm_every: record per-parameter gradient norms every this many steps (0: never).
+        plots: write curves.png and grad_norms.png into out_dir (needs matplotlib).
+        log: called with one line per epoch (None: silent).
+        resume: an interrupted.safetensors to continue from, exactly where it stopped.
 
     Returns:
-        The History (also written to out_dir/history.json).
+        The History (also written to out_dir/history.json), also when a callback stopped
+        training; `history.stop_reason` says why, `history.plots` lists the plots written.
+
+    Raises:
+        TrainingInterrupted: (a KeyboardInterrupt) on Ctrl-C, after the step in progress
+            finished (or was dropped) and the state was saved to out_dir/interrupted.safetensors.
 
     Example:
-        >>> history = fit(model, loader, gf.optim.SGD(model.parameters(), lr=0.1),
-        ...               nn.CrossEntropyLoss(), epochs=5)
+        >>> gf.manual_seed(0)
+        >>> x, y = gf.randn(64, 4), gf.randint(0, 2, (64,))
+        >>> model = nn.Linear(4, 2)
+        >>> history = fit(model, DataLoader(TensorDataset(x, y), batch_size=16), optim.SGD(
+        ...     model.parameters(), lr=0.1), nn.CrossEntropyLoss(), epochs=2, log=None)
+        >>> history["epoch"]
+        [1, 2]
     """
     from gradflow.nn.utils import clip_grad_norm_
     from gradflow.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
@@ -132,90 +155,230 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"fit: epochs must be a positive int, got {epochs!r}")
     history = History()
+    callbacks = [as_callback(c) for c in callbacks]
+    state = TrainState(model, optimizer, scheduler, history, epochs)
     out_dir = Path(out_dir) if out_dir is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     per_batch = isinstance(scheduler, OneCycleLR)
     named = list(model.named_parameters())
-    step = 0
-    for epoch in range(1, epochs + 1):
-        model.train()
-        started = time.perf_counter()
-        seen, correct, loss_sum, skipped = 0, 0, 0.0, 0
-        bar = _progress(train_loader, len(train_loader), f"epoch {epoch}/{epochs}", progress)
-        for images, labels in bar:
-            logits = model(images)                       # 1. forward pass
-            loss = loss_fn(logits, labels)               # 2. error
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()                              # 3. backward pass (chain rule)
-            if grad_norm_every and step % grad_norm_every == 0:
-                _record_grad_norms(model, history, step)
-            loss_value = float(loss.item())
-            if not math.isfinite(loss_value) and nonfinite == "raise":
-                raise NonFiniteError(f"fit: the loss became {loss_value} at epoch {epoch}, step "
-                                     f"{step}, before the update; lower the learning rate or "
-                                     f"pass clip_grad_norm")
-            if clip_grad_norm is not None or nonfinite != "ignore":
-                # NOTE: without clipping, the norm is still taken (max_norm=inf scales
-                # nothing) so that a NaN or Inf gradient never reaches the weights.
-                limit = math.inf if clip_grad_norm is None else clip_grad_norm
-                norm = clip_grad_norm_(named, limit, nonfinite=nonfinite)
-                if nonfinite == "skip" and not math.isfinite(float(norm.item())):
-                    skipped += 1
+    at = _Position()
+    if resume is not None:
+        at = _Position.restore(resume, state, callbacks)
+    step = state.step
+    for callback in callbacks:
+        callback.on_train_begin(state)
+    guard = InterruptGuard()
+    try:
+        with guard:
+            for epoch in range(at.epoch, epochs + 1):
+                state.epoch = epoch
+                model.train()
+                started = time.perf_counter()
+                at.begin_epoch(epoch, train_loader)
+                for callback in callbacks:
+                    callback.on_epoch_begin(state)
+                batches = at.batches(train_loader)
+                bar = _progress(batches, len(train_loader), at.batch, f"epoch {epoch}/{epochs}",
+                                progress)
+                for images, labels in bar:
+                    at.step_rng = gf.get_rng_state()
+                    logits = model(images)                       # 1. forward pass
+                    loss = loss_fn(logits, labels)               # 2. error
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()                              # 3. backward pass (chain rule)
+                    if grad_norm_every and step % grad_norm_every == 0:
+                        _record_grad_norms(model, history, step)
+                    loss_value = float(loss.item())
+                    if not math.isfinite(loss_value) and nonfinite == "raise":
+                        raise NonFiniteError(
+                            f"fit: the loss became {loss_value} at epoch {epoch}, step {step}, "
+                            f"before the update; lower the learning rate or pass clip_grad_norm")
+                    update = True
+                    if clip_grad_norm is not None or nonfinite != "ignore":
+                        # NOTE: without clipping, the norm is still taken (max_norm=inf scales
+                        # nothing) so that a NaN or Inf gradient never reaches the weights.
+                        limit = math.inf if clip_grad_norm is None else clip_grad_norm
+                        norm = clip_grad_norm_(named, limit, nonfinite=nonfinite)
+                        update = nonfinite != "skip" or math.isfinite(float(norm.item()))
+                    guard.updating = True
+                    if update:
+                        optimizer.step()                         # 4. weight update
+                        if per_batch:
+                            scheduler.step()
+                        batch = labels.shape[0]
+                        at.loss_sum += loss_value * batch
+                        at.correct += _accuracy_counts(logits.detach(), labels)
+                        at.seen += batch
+                    else:
+                        at.skipped += 1
+                    at.batch += 1
                     step += 1
-                    continue
-            optimizer.step()                             # 4. weight update
-            if per_batch:
-                scheduler.step()
-            batch = labels.shape[0]
-            loss_sum += loss_value * batch
-            correct += _accuracy_counts(logits.detach(), labels)
-            seen += batch
-            step += 1
-            if bar is not train_loader:
-                elapsed = time.perf_counter() - started
-                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}",
-                                samples_s=f"{seen / elapsed:.0f}", refresh=False)
-        seconds = time.perf_counter() - started
-        history["epoch"].append(epoch)
-        history["train_loss"].append(loss_sum / seen if seen else float("nan"))
-        history["train_accuracy"].append(correct / seen if seen else 0.0)
-        history["seconds"].append(seconds)
-        history["samples_per_second"].append(seen / seconds if seconds else 0.0)
-        history["lr"].append(optimizer.param_groups[0]["lr"])
-        history["skipped_steps"].append(skipped)
-        line = (f"epoch {epoch}/{epochs}: train loss {history['train_loss'][-1]:.4f}, "
-                f"accuracy {history['train_accuracy'][-1]:.4f}, {seconds:.1f}s")
-        if val_loader is not None:
-            result = evaluate(model, val_loader, loss_fn)
-            history["val_loss"].append(result["loss"])
-            history["val_accuracy"].append(result["accuracy"])
-            line += f", test loss {result['loss']:.4f}, test accuracy {result['accuracy']:.4f}"
-        if skipped:
-            line += f", {skipped} step(s) skipped (non-finite gradients)"
-        if scheduler is not None and not per_batch:
-            if isinstance(scheduler, ReduceLROnPlateau):
-                scheduler.step(history["val_loss"][-1] if val_loader is not None
-                               else history["train_loss"][-1])
-            else:
-                scheduler.step()
+                    state.step, at.step_rng = step, None
+                    guard.updating = False
+                    if not update:
+                        continue
+                    if bar is not batches:
+                        elapsed = time.perf_counter() - started
+                        bar.set_postfix(loss=f"{at.loss_sum / at.seen:.4f}",
+                                        acc=f"{at.correct / at.seen:.3f}",
+                                        samples_s=f"{at.seen / elapsed:.0f}", refresh=False)
+                    state.logs = {"loss": loss_value, "batch_size": labels.shape[0]}
+                    for callback in callbacks:
+                        callback.on_batch_end(state)
+                    if guard.requested:
+                        raise KeyboardInterrupt
+                    if state.should_stop:
+                        break
+                at.schedule_before_epoch_end = _state_of(scheduler)
+                seconds = time.perf_counter() - started
+                logs = {"epoch": epoch,
+                        "train_loss": at.loss_sum / at.seen if at.seen else float("nan"),
+                        "train_accuracy": at.correct / at.seen if at.seen else 0.0,
+                        "seconds": seconds, "samples_per_second": at.seen / seconds if seconds
+                        else 0.0, "lr": optimizer.param_groups[0]["lr"],
+                        "skipped_steps": at.skipped}
+                line = (f"epoch {epoch}/{epochs}: train loss {logs['train_loss']:.4f}, "
+                        f"accuracy {logs['train_accuracy']:.4f}, {seconds:.1f}s")
+                if val_loader is not None:
+                    result = evaluate(model, val_loader, loss_fn)
+                    logs["val_loss"], logs["val_accuracy"] = result["loss"], result["accuracy"]
+                    line += (f", test loss {result['loss']:.4f}, "
+                             f"test accuracy {result['accuracy']:.4f}")
+                if at.skipped:
+                    line += f", {at.skipped} step(s) skipped (non-finite gradients)"
+                if scheduler is not None and not per_batch:
+                    if isinstance(scheduler, ReduceLROnPlateau):
+                        scheduler.step(logs.get("val_loss", logs["train_loss"]))
+                    else:
+                        scheduler.step()
+                for key, value in logs.items():
+                    history[key].append(value)
+                at.end_epoch(epoch, train_loader)
+                if log is not None:
+                    log(line)
+                state.logs = logs
+                for callback in callbacks:
+                    callback.on_epoch_end(state)
+                if out_dir is not None:
+                    history.save(out_dir / "history.json")
+                if guard.requested:
+                    raise KeyboardInterrupt
+                if state.should_stop:
+                    break
+    except KeyboardInterrupt:
+        path = at.save(out_dir, state, callbacks, scheduler)
         if log is not None:
-            log(line)
+            log(f"interrupted at epoch {state.epoch}, step {state.step}"
+                + (f": state saved to {path}" if path else " (no out_dir: nothing saved)"))
         for callback in callbacks:
-            callback(epoch, history)
-        if out_dir is not None:
-            history.save(out_dir / "history.json")
-    if out_dir is not None and plots:
-        plot_history(history, out_dir)
+            callback.on_train_end(state)
+        raise TrainingInterrupted(path, history, state.epoch, state.step) from None
+    history.stop_reason = state.stop_reason
+    if state.stop_reason and log is not None:
+        log(f"stopped early: {state.stop_reason}")
+    for callback in callbacks:
+        callback.on_train_end(state)
+    history.plots = plot_history(history, out_dir) if out_dir is not None and plots else []
     return history
 
 
+def _state_of(obj):
+    return obj.state_dict() if obj is not None else None
+
+
+class _Position:
+    """Where training stands, kept so that Ctrl-C can save a point to resume from exactly.
+
+    Exact resumption needs the generator as it was when the epoch's batches were drawn
+    (the shuffle) and as it was at the resume point (dropout), the loader's own
+    generator, the batches already done in the epoch and the epoch's running sums.
+    """
+
+    def __init__(self):
+        self.epoch, self.batch = 1, 0
+        self.seen, self.correct, self.loss_sum, self.skipped = 0, 0, 0.0, 0
+        self.epoch_rng = self.epoch_loader = self.resume_rng = self.step_rng = None
+        self.schedule_before_epoch_end = None
+        self.resuming = False
+
+    def begin_epoch(self, epoch: int, loader) -> None:
+        if self.resuming:
+            gf.set_rng_state(self.epoch_rng)
+            if self.epoch_loader is not None:
+                loader.load_state_dict(self.epoch_loader)
+            return
+        self.epoch, self.batch = epoch, 0
+        self.seen, self.correct, self.loss_sum, self.skipped = 0, 0, 0.0, 0
+        self.epoch_rng = gf.get_rng_state()
+        self.epoch_loader = loader.state_dict() if hasattr(loader, "state_dict") else None
+
+    def batches(self, loader):
+        """The loader's batches from the resume point on (all of them when not resuming)."""
+        iterator = iter(loader)
+        if self.resuming:
+            for _ in range(self.batch):  # done before the interruption: drawn, not trained on
+                next(iterator)
+            gf.set_rng_state(self.resume_rng)
+            self.resuming = False
+        return iterator
+
+    def end_epoch(self, epoch: int, loader) -> None:
+        """The epoch is in the history: a resume now starts the next one afresh."""
+        self.begin_epoch(epoch + 1, loader)
+        self.schedule_before_epoch_end = None
+
+    def save(self, out_dir, state: TrainState, callbacks, scheduler) -> Path | None:
+        if out_dir is None:
+            return None
+        history = state.history
+        if self.step_rng is not None:  # a step was cut short: drop it, as if never begun
+            gf.set_rng_state(self.step_rng)
+            while history["grad_norm_steps"] and history["grad_norm_steps"][-1] >= state.step:
+                history["grad_norm_steps"].pop()
+                for values in history["grad_norms"].values():
+                    if len(values) > len(history["grad_norm_steps"]):
+                        values.pop()
+        if self.schedule_before_epoch_end is not None:  # cut inside the epoch's end
+            scheduler.load_state_dict(self.schedule_before_epoch_end)
+        extra = {"format": "gradflow.train.interrupted/1", "epoch": self.epoch,
+                 "batch": self.batch, "step": state.step,
+                 "sums": [self.seen, self.correct, self.loss_sum, self.skipped],
+                 "epoch_rng": self.epoch_rng, "epoch_loader": self.epoch_loader,
+                 "history": dict(history),
+                 "callbacks": [[type(c).__name__, c.state_dict()] for c in callbacks]}
+        history.save(out_dir / "history.json")
+        return write_state(out_dir / INTERRUPTED, state.model, state.optimizer, scheduler, extra)
+
+    @classmethod
+    def restore(cls, path, state: TrainState, callbacks) -> _Position:
+        extra = read_state(path, state.model, state.optimizer, state.scheduler)
+        if extra.get("format") != "gradflow.train.interrupted/1":
+            raise ConfigError(f"fit: {path} is not an interrupted-training checkpoint (it was not "
+                              f"written by fit on Ctrl-C); load it with gf.load instead")
+        at = cls()
+        at.resume_rng = gf.get_rng_state()
+        at.epoch, at.batch, state.step = extra["epoch"], extra["batch"], extra["step"]
+        at.seen, at.correct, at.loss_sum, at.skipped = extra["sums"]
+        at.epoch_rng, at.epoch_loader = extra["epoch_rng"], extra["epoch_loader"]
+        at.resuming = True
+        state.history.update(extra["history"])
+        for callback, (name, saved) in zip(callbacks, extra["callbacks"]):
+            if type(callback).__name__ == name:
+                callback.load_state_dict(saved)
+        return at
+
+
 def plot_history(history: History, out_dir) -> list[Path]:
-    """Loss/accuracy curves and per-parameter gradient norms as PNGs (needs matplotlib)."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
+    """Loss/accuracy curves and per-parameter gradient norms as PNGs (needs matplotlib).
+
+    Returns:
+        The files written: none when matplotlib is missing (said once on stderr).
+    """
+    if optional("matplotlib", "no plots are written") is None:
         return []
+    from matplotlib.figure import Figure
+
     out_dir = Path(out_dir)
     written = []
     # NOTE: a bare Figure, not pyplot: no GUI backend is chosen or switched in the

@@ -25,6 +25,7 @@ from gradflow.dtypes import (
 )
 from gradflow.dtypes import bool_ as bool  # noqa: A001 - PyTorch's name
 from gradflow.info import info
+from gradflow import viz  # noqa: E402,F401  (gf.viz.graph)
 from gradflow.ops import *  # noqa: F401,F403  (gf.exp, gf.sum, gf.cat, ...)
 from gradflow.random import Generator, get_rng_state, set_rng_state
 

@@ -26,5 +26,6 @@ __all__ = [
     "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
     "MaxPool2d", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU",
     "RemovableHandle", "Sequential", "Sigmoid", "SmoothL1Loss", "Softmax", "Tanh", "functional",
-    "init", "utils",
+    "init", "summary", "utils",
 ]
+from gradflow.nn.summary import summary  # noqa: E402  (gf.nn.summary)

@@ -32,9 +32,10 @@ def info(print_out: bool = True) -> dict:
     report = {"versions": versions, "devices": available_devices(),
               "malloc_tuning": dict(MALLOC_TUNING)}
     if print_out:
-        for name, version in versions.items():
-            print(f"{name:>18}: {version}")
-        for device, status in report["devices"].items():
-            print(f"{'device ' + device:>18}: {status}")
-        print(f"{'malloc tuning':>18}: {MALLOC_TUNING['reason']}")
+        from gradflow.tables import render
+
+        rows = [[name, version] for name, version in versions.items()]
+        rows += [[f"device {device}", status] for device, status in report["devices"].items()]
+        rows.append(["malloc tuning", MALLOC_TUNING["reason"]])
+        print(render(["component", "version / status"], rows))
     return report

@@ -22,13 +22,13 @@ def render(columns: list[str], rows: list[list], title: str | None = None,
         The table as text, ending without a newline.
 
     Example:
-        >>> print(render(["op", "max error"], [["exp", "1e-07"], ["logsumexp", "0"]], right=(1,)))
-        ┏━━━━━━━━━━━┳━━━━━━━━━━━┓
-        ┃ op        ┃ max error ┃
-        ┡━━━━━━━━━━━╇━━━━━━━━━━━┩
-        │ exp       │     1e-07 │
-        │ logsumexp │         0 │
-        └───────────┴───────────┘
+        >>> print(render(["op", "max error"], [["exp", "1e-07"], ["[cuda12]", "0"]], right=(1,)))
+        ┏━━━━━━━━━━┳━━━━━━━━━━━┓
+        ┃ op       ┃ max error ┃
+        ┡━━━━━━━━━━╇━━━━━━━━━━━┩
+        │ exp      │     1e-07 │
+        │ [cuda12] │         0 │
+        └──────────┴───────────┘
     """
     from gradflow.extras import optional
 
@@ -39,12 +39,15 @@ def render(columns: list[str], rows: list[list], title: str | None = None,
         return "\n".join(lines)
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, title_justify="left")
+    # NOTE: cells as Text, never markup: "pip install '.[cuda12]'" keeps its brackets.
+    table = Table(title=Text(title) if title else None, title_justify="left")
     for index, name in enumerate(columns):
-        table.add_column(name, justify="right" if index in right else "left", overflow="fold")
+        table.add_column(Text(name), justify="right" if index in right else "left",
+                         overflow="fold")
     for row in rows:
-        table.add_row(*(str(cell) for cell in row))
+        table.add_row(*(Text(str(cell)) for cell in row))
     buffer = io.StringIO()
     # NOTE: a wide, colourless console: tables never wrap and logs hold no escape codes.
     Console(file=buffer, width=400, color_system=None, force_terminal=False,

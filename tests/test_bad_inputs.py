@@ -689,7 +689,6 @@ USAGE_ERRORS = [
     pytest.param(["train", "--data-dir"], "--data-dir: expected one argument",
                  id="data-dir-without-value"),
     pytest.param(["train", "--dataset", "cifar"], "invalid choice: 'cifar'", id="unknown-dataset"),
-    pytest.param([], "required: command", id="no-command"),
     pytest.param(["fly"], "invalid choice: 'fly'", id="unknown-command"),
 ]
 
@@ -701,7 +700,7 @@ def test_cli_usage_errors_exit_2_with_a_message(argv, phrase, capsys):
     assert info.value.code == 2
     captured = capsys.readouterr()
     assert phrase in captured.err
-    assert "usage: gradflow" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1 and "--help'" in captured.err
 
 
 def test_cli_missing_data_dir(tmp_path, capsys):

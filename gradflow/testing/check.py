@@ -32,16 +32,16 @@ class CheckReport:
         return all(r.ok for r in self.rows)
 
     def table(self) -> str:
-        lines = [f"{'op / model':<30} {'device':<20} {'max error':>10}  status", "-" * 78]
-        for r in self.rows:
-            status = "ok" if r.ok else f"FAIL: {r.detail}"
-            lines.append(f"{r.name:<30} {r.device:<20} {r.max_error:>10.2e}  {status}")
-        for device, reason in self.skipped.items():
-            lines.append(f"{'(all)':<30} {device:<20} {'':>10}  skipped: {reason}")
+        from gradflow.tables import render
+
+        rows = [[r.name, r.device, f"{r.max_error:.2e}", "ok" if r.ok else f"FAIL: {r.detail}"]
+                for r in self.rows]
+        rows += [["(all)", device, "", f"skipped: {reason}"]
+                 for device, reason in self.skipped.items()]
         failed = [r for r in self.rows if not r.ok]
-        lines.append(f"{len(self.rows) - len(failed)} passed, {len(failed)} failed "
-                     f"({self.seconds:.1f}s)")
-        return "\n".join(lines)
+        return (render(["op / model", "device", "max error", "status"], rows, right=(2,))
+                + f"\n{len(self.rows) - len(failed)} passed, {len(failed)} failed "
+                  f"({self.seconds:.1f}s)")
 
     def as_dict(self) -> dict:
         return {"ok": self.ok, "rows": [r.__dict__ for r in self.rows], "skipped": self.skipped}

@@ -29,13 +29,22 @@ def info(print_out: bool = True) -> dict:
 
     get_backend("cpu")  # the CPU backend tunes malloc when it is first made
 
+    from gradflow.backends.threads import policy
+
+    threads = policy()
     report = {"versions": versions, "devices": available_devices(),
-              "malloc_tuning": dict(MALLOC_TUNING)}
+              "malloc_tuning": dict(MALLOC_TUNING), "threads": threads}
     if print_out:
         from gradflow.tables import render
 
         rows = [[name, version] for name, version in versions.items()]
         rows += [[f"device {device}", status] for device, status in report["devices"].items()]
         rows.append(["malloc tuning", MALLOC_TUNING["reason"]])
+        rows.append(["BLAS threads", f"{threads['threads']} of {threads['usable_cores']} usable "
+                                     f"cores ({threads['reason']})"])
+        rows += [["BLAS pool", f"{pool['library']} {pool['version']}, {pool['threads']} threads "
+                               f"({pool['threading_layer']})"] for pool in threads["pools"]]
+        rows.append(["OpenBLAS spin", "OPENBLAS_THREAD_TIMEOUT="
+                     f"{threads['openblas_thread_timeout'] or 'unset (workers spin ~0.1 s)'}"])
         print(render(["component", "version / status"], rows))
     return report

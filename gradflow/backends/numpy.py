@@ -11,7 +11,7 @@ import threading
 import array_api_compat.numpy as xp_numpy
 import numpy as np
 
-from gradflow.backends import channels_last
+from gradflow.backends import channels_last, threads
 from gradflow.backends.generic import (
     Backend,
     conv_output_hw,
@@ -62,6 +62,7 @@ class NumpyBackend(Backend):
         super().__init__("cpu", xp_numpy, "cpu")
         self._buffers = threading.local()
         tune_malloc()
+        threads.ensure_policy()
 
     def from_host(self, host, dtype=None):
         if dtype is None:

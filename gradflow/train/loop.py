@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import gradflow as gf
+from gradflow.backends.threads import rebalance as rebalance_threads
 from gradflow.errors import ConfigError, NonFiniteError
 from gradflow.extras import optional
 from gradflow.train.callbacks import TrainState, as_callback
@@ -103,6 +104,10 @@ def evaluate(model, loader, loss_fn=None, num_classes: int | None = None) -> dic
             "accuracy": correct / total if total else 0.0, "confusion": confusion}
 
 
+# NOTE: one read of /proc/stat; every ~200 steps follows a load that starts mid-epoch.
+THREAD_CHECK_STEPS = 200
+
+
 def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, scheduler=None,
         clip_grad_norm: float | None = None, nonfinite: str = "raise", callbacks=(),
         out_dir=None, progress: bool | None = None, grad_norm_every: int = 10,
@@ -181,7 +186,10 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
                 batches = at.batches(train_loader)
                 bar = _progress(batches, len(train_loader), at.batch, f"epoch {epoch}/{epochs}",
                                 progress)
+                rebalance_threads()  # "auto": BLAS threads follow the cores others left free
                 for images, labels in bar:
+                    if step % THREAD_CHECK_STEPS == THREAD_CHECK_STEPS - 1:
+                        rebalance_threads()
                     at.step_rng = gf.get_rng_state()
                     logits = model(images)                       # 1. forward pass
                     loss = loss_fn(logits, labels)               # 2. error

@@ -151,12 +151,14 @@ def check(ok: bool, message: str) -> None:
         raise SystemExit(f"house_price: {message}")
 
 
-def write_graph(loss: gf.Tensor, model: nn.Sequential, out: Path) -> Path:
-    """The step's recorded graph: forward values and gradients on every edge (gf.viz)."""
+def write_graph(loss: gf.Tensor, model: nn.Sequential, path: Path) -> Path:
+    """The step's recorded graph: forward values and gradients on every edge (gf.viz).
+
+    Returns the file written: `path` (.svg/.png) with Graphviz, else the DOT text beside it.
+    """
     names = {"0.weight": "W1", "0.bias": "b1", "2.weight": "W2", "2.bias": "b2"}
     params = {names[name]: p for name, p in model.named_parameters()}
-    return gf.viz.graph(loss, params=params, show_values=True, show_grads=True).render(
-        out / "house_price_graph.svg")
+    return gf.viz.graph(loss, params=params, show_values=True, show_grads=True).render(path)
 
 
 def walkthrough(model: nn.Sequential, x: gf.Tensor, y: gf.Tensor, index: int, lr: float,
@@ -184,7 +186,7 @@ def walkthrough(model: nn.Sequential, x: gf.Tensor, y: gf.Tensor, index: int, lr
     autograd_loss = nn.MSELoss()(prediction, y[index:index + 1])
     autograd_loss.backward(retain_graph=True)  # kept for the picture of the graph
     auto = by_label({name: p.grad for name, p in model.named_parameters()})
-    graph = write_graph(autograd_loss, model, out)
+    graph = write_graph(autograd_loss, model, out / "house_price_graph.svg")
 
     print("\n(3) Backward pass: the chain rule by hand vs gradflow's .backward()")
     print(f"  gradflow's forward pass: yhat {prediction.item():.12f}, "

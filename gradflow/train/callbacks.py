@@ -310,7 +310,8 @@ class TensorBoardLogger(Callback):
         histogram_every: epochs between histograms (0: none).
 
     Example:
-        >>> logger = TensorBoardLogger("runs/tb")  # doctest: +SKIP
+        >>> TensorBoardLogger("runs/tb").histogram_every  # the folder is made at on_train_begin
+        1
     """
 
     def __init__(self, logdir, histogram_every: int = 1):
@@ -347,3 +348,30 @@ class TensorBoardLogger(Callback):
     def on_train_end(self, state: TrainState) -> None:
         if self.writer is not None:
             self.writer.close()
+
+    @staticmethod
+    def read_scalars(logdir) -> dict[str, list[tuple[int, float]]]:
+        """The scalars of the event files in `logdir`: tag -> [(step, value), ...].
+
+        Reads the TFRecord framing (length, CRC, event, CRC) and tensorboardX's
+        Event protobuf, so plots can be drawn without TensorBoard itself.
+
+        Example:
+            >>> TensorBoardLogger.read_scalars("no/such/folder")
+            {}
+        """
+        from gradflow.extras import require
+
+        event_pb2 = require("tensorboardX", "reading event files").proto.event_pb2
+        scalars: dict[str, list[tuple[int, float]]] = {}
+        for path in sorted(Path(logdir).glob("events.out.tfevents.*")):
+            data, offset = path.read_bytes(), 0
+            while offset + 12 <= len(data):
+                length = int.from_bytes(data[offset:offset + 8], "little")
+                event = event_pb2.Event.FromString(data[offset + 12:offset + 12 + length])
+                offset += 12 + length + 4
+                for value in event.summary.value:
+                    if value.HasField("simple_value"):
+                        scalars.setdefault(value.tag, []).append((event.step,
+                                                                  value.simple_value))
+        return scalars

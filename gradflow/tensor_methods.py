@@ -359,9 +359,6 @@ class TensorMethods:
     def clamp_max(self, *args, **kwargs):
         return _ops.clamp_max(self, *args, **kwargs)
 
-    def where(self, *args, **kwargs):
-        return _ops.where(self, *args, **kwargs)
-
     def prod(self, *args, **kwargs):
         return _ops.prod(self, *args, **kwargs)
 
@@ -556,6 +553,13 @@ class TensorMethods:
 
     def index_put(self, *args, **kwargs):
         return _ops.index_put(self, *args, **kwargs)
+
+    def argwhere(self, *args, **kwargs):
+        return _ops.argwhere(self, *args, **kwargs)
+
+    def where(self, condition, other):
+        """PyTorch's method order: x.where(condition, y) is gf.where(condition, x, y)."""
+        return _ops.where(condition, self, other)
 
     def view(self, *shape):
         return _ops.reshape(self, *shape)

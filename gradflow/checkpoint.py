@@ -216,6 +216,7 @@ class _Decoder:
 
     def __init__(self, arrays: dict, source: str, map_location, used: set):
         self.arrays, self.source, self.map_location, self.used = arrays, source, map_location, used
+        self.tensors: dict[str, Tensor] = {}
 
     def fail(self, where: str, problem: str) -> CheckpointError:
         return CheckpointError(f"{self.source}: malformed field {TREE}{where or ''}: {problem}")
@@ -246,8 +247,11 @@ class _Decoder:
             if not isinstance(device, str) or not isinstance(grad, bool):
                 raise self.fail(where, f"device {device!r} / requires_grad {grad!r} are not "
                                        "a str and a bool")
-            return _tensor(self.array(node, marker, where), self.map_location or device, grad,
-                           self.source, where)
+            array = self.array(node, marker, where)
+            if node[marker] not in self.tensors:  # a tensor saved twice comes back as one
+                self.tensors[node[marker]] = _tensor(array, self.map_location or device, grad,
+                                                     self.source, where)
+            return self.tensors[node[marker]]
         if marker == "__ndarray__":
             return self.array(node, marker, where)
         if marker == "__float__":

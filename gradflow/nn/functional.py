@@ -339,7 +339,19 @@ from gradflow.nn.functional_conv import (  # noqa: E402
     max_pool2d,
 )
 
-__all__ = [
+from gradflow.nn.functional_activation import *  # noqa: E402, F403
+from gradflow.nn.functional_activation import __all__ as _activation_names  # noqa: E402
+from gradflow.nn.functional_extra import *  # noqa: E402, F403
+from gradflow.nn.functional_extra import __all__ as _extra_names  # noqa: E402
+from gradflow.nn.functional_norm import *  # noqa: E402, F403
+from gradflow.nn.functional_norm import __all__ as _norm_names  # noqa: E402
+from gradflow.nn.functional_conv_extra import *  # noqa: E402, F403
+from gradflow.nn.functional_conv_extra import __all__ as _conv_extra_names  # noqa: E402
+from gradflow.nn.functional_losses_extra import *  # noqa: E402, F403
+from gradflow.nn.functional_losses_extra import __all__ as _loss_extra_names  # noqa: E402
+
+__all__ = [*_activation_names, *_extra_names, *_norm_names, *_conv_extra_names,
+           *_loss_extra_names,
     "adaptive_avg_pool2d", "avg_pool2d", "conv2d", "max_pool2d",
     "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
     "dropout", "embedding", "gelu", "l1_loss", "layer_norm", "leaky_relu", "linear",

@@ -13,8 +13,23 @@ from gradflow.nn.module import Module, Parameter
 from gradflow.tensor import Tensor
 
 __all__ = [
-    "CELU", "ELU", "GLU", "Hardsigmoid", "Hardswish", "Hardtanh", "LogSigmoid", "Mish", "PReLU",
-    "ReLU6", "SELU", "SiLU", "Softmin", "Softplus", "Softsign", "Tanhshrink", "Threshold",
+    "CELU",
+    "ELU",
+    "GLU",
+    "SELU",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
+    "LogSigmoid",
+    "Mish",
+    "PReLU",
+    "ReLU6",
+    "SiLU",
+    "Softmin",
+    "Softplus",
+    "Softsign",
+    "Tanhshrink",
+    "Threshold",
 ]
 
 

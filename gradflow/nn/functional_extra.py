@@ -130,7 +130,7 @@ def _output_sizes(input: Tensor, size, scale_factor, spatial: int):
     if len(factors) != spatial:
         raise ConfigError(f"interpolate: scale_factor {scale_factor!r} should have {spatial} "
                           f"entries for input {input.shape}")
-    sizes = tuple(int(math.floor(n * float(f))) for n, f in zip(sizes_in, factors))
+    sizes = tuple(math.floor(n * float(f)) for n, f in zip(sizes_in, factors))
     return sizes, [float(f) for f in factors]
 
 
@@ -149,7 +149,7 @@ def _nearest(x: Tensor, dim: int, size_out: int, factor, exact: bool) -> Tensor:
     size_in = x.shape[dim]
     scale = _scale(size_in, size_out, factor, False)
     offset = 0.5 if exact else 0.0
-    index = [min(int(math.floor((i + offset) * scale)), size_in - 1) for i in range(size_out)]
+    index = [min(math.floor((i + offset) * scale), size_in - 1) for i in range(size_out)]
     return _take(x, dim, index)
 
 
@@ -159,7 +159,7 @@ def _linear(x: Tensor, dim: int, size_out: int, factor, align_corners: bool) -> 
     low, high, weights = [], [], []
     for i in range(size_out):
         source = i * scale if align_corners else max((i + 0.5) * scale - 0.5, 0.0)
-        first = min(int(math.floor(source)), size_in - 1)
+        first = min(math.floor(source), size_in - 1)
         low.append(first)
         high.append(min(first + 1, size_in - 1))
         weights.append(source - first)

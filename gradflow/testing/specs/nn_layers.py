@@ -14,7 +14,10 @@ import numpy as np
 import gradflow.nn.functional as F
 from gradflow.testing.registry import Sample, op, rng
 from gradflow.testing.specs.conv import (
-    np_adaptive_avg_pool2d, np_avg_pool2d, np_conv2d, np_max_pool2d,
+    np_adaptive_avg_pool2d,
+    np_avg_pool2d,
+    np_conv2d,
+    np_max_pool2d,
 )
 
 R = rng(14)
@@ -183,11 +186,11 @@ def _np_resize_axis(x, axis, size_out, factor, mode, align_corners):
     for i in range(size_out):
         if mode in ("nearest", "nearest-exact"):
             offset = 0.5 if mode == "nearest-exact" else 0.0
-            src = min(int(math.floor((i + offset) * scale)), size_in - 1)
+            src = min(math.floor((i + offset) * scale), size_in - 1)
             out.append(np.take(x, src, axis))
             continue
         src = i * scale if align_corners else max((i + 0.5) * scale - 0.5, 0.0)
-        lo = min(int(math.floor(src)), size_in - 1)
+        lo = min(math.floor(src), size_in - 1)
         hi = min(lo + 1, size_in - 1)
         frac = src - lo
         out.append(np.take(x, lo, axis) * (1 - frac) + np.take(x, hi, axis) * frac)
@@ -202,7 +205,7 @@ def _np_interpolate(x, size=None, scale_factor=None, mode="nearest", align_corne
     else:
         factors = (scale_factor if isinstance(scale_factor, (tuple, list))
                    else (scale_factor,) * spatial)
-        sizes = [int(math.floor(n * f)) for n, f in zip(x.shape[2:], factors)]
+        sizes = [math.floor(n * f) for n, f in zip(x.shape[2:], factors)]
     if mode == "area":
         return np_adaptive_avg_pool2d(x, tuple(sizes))
     for k in range(spatial):
@@ -307,7 +310,7 @@ def _np_conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_paddi
     if x.ndim == 3:
         return _np_conv_transpose2d(x[None], weight, bias, stride, padding, output_padding,
                                     groups, dilation)[0]
-    pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)  # noqa: E731
+    pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)
     (sh, sw), (ph, pw), (oh, ow), (dh, dw) = map(pair, (stride, padding, output_padding,
                                                          dilation))
     n, c_in, h, w = x.shape
@@ -412,7 +415,7 @@ op("nn.adaptive_max_pool2d", F.adaptive_max_pool2d,
 
 
 def _np_max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
-    pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)  # noqa: E731
+    pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)
     k, p = pair(kernel_size), pair(padding)
     s = pair(stride if stride is not None else kernel_size)
     h, w = output_size[-2:] if output_size is not None else (
@@ -434,7 +437,7 @@ op("nn.max_unpool2d", F.max_unpool2d,
 
 
 def _np_unfold(x, kernel_size, dilation=1, padding=0, stride=1):
-    pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)  # noqa: E731
+    pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)
     (kh, kw), (dh, dw), (ph, pw), (sh, sw) = map(pair, (kernel_size, dilation, padding, stride))
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     n, c, h, w = xp.shape
@@ -448,7 +451,7 @@ def _np_unfold(x, kernel_size, dilation=1, padding=0, stride=1):
 
 
 def _np_fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
-    pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)  # noqa: E731
+    pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)
     (kh, kw), (dh, dw), (ph, pw), (sh, sw) = map(pair, (kernel_size, dilation, padding, stride))
     h, w = pair(output_size)
     n = cols.shape[0]
@@ -622,7 +625,7 @@ op("nn.multi_margin_loss", F.multi_margin_loss,
 
 
 def _np_multilabel_soft_margin(x, y, weight=None, reduction="mean"):
-    logsig = lambda v: -_np_softplus(-v)  # noqa: E731
+    logsig = lambda v: -_np_softplus(-v)
     loss = -(y * logsig(x) + (1 - y) * logsig(-x))
     if weight is not None:
         loss = loss * weight

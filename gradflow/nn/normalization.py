@@ -92,12 +92,9 @@ class _InstanceNorm(Module):
         if x.ndim == rank - 1:
             return self.forward(x.unsqueeze(0)).squeeze(0)
         use_input_stats = self.training or not self.track_running_stats
-        momentum = 0.1 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            with no_grad():
-                self.num_batches_tracked.add_(1)
-            if self.momentum is None:  # NOTE: a cumulative average, as BatchNorm's
-                momentum = 1.0 / float(self.num_batches_tracked.item())
+        # NOTE: as PyTorch: num_batches_tracked stays 0 and momentum=None means 0 (the running
+        # statistics keep their values), unlike BatchNorm's cumulative average
+        momentum = 0.0 if self.momentum is None else self.momentum
         return F.instance_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                                use_input_stats, momentum, self.eps)
 
@@ -112,7 +109,7 @@ class InstanceNorm1d(_InstanceNorm):
     Args:
         num_features: C.
         eps: added to the variance.
-        momentum: weight of new statistics in the running averages (None: cumulative).
+        momentum: weight of new statistics in the running averages (None: 0, as PyTorch).
         affine: learn a per-channel scale and shift.
         track_running_stats: keep running statistics and use them in eval mode.
 

@@ -35,6 +35,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _device_list(text: str) -> list[str]:
+    from gradflow.testing.devices import UnknownDeviceError, parse_device_list
+
+    try:
+        return parse_device_list(text)
+    except UnknownDeviceError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors in one line (what was wrong, and where help is), exit status 2."""
 
@@ -88,8 +97,11 @@ def add_train_parser(commands) -> None:
 def add_check_parser(commands) -> None:
     check = commands.add_parser("check", formatter_class=_Defaults,
                                 help="compare every op and reference model across devices")
-    check.add_argument("--devices", default="cpu,strict,strict:device1",
-                       help="comma-separated devices to compare")
+    check.add_argument("--devices", default="cpu,strict,strict:device1", type=_device_list,
+                       help="comma-separated devices, or 'all' for every available one")
+    check.add_argument("--allow-missing", action="store_true",
+                       help="report unavailable devices as missing instead of failing "
+                            "(default: a missing device fails)")
     check.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                        help="the dtype of the comparison")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -234,8 +246,10 @@ def cmd_train(args) -> int:
         return 130
     if resume is not None:
         resume.unlink()  # the run is complete: nothing is left to resume
-    gf.save(out / "model.safetensors", model, extra={"dataset": args.dataset, "model": args.model,
-                                                      "epochs": epochs})
+    from gradflow.checkpoint import save_checkpoint
+
+    save_checkpoint(out / "model.safetensors", model, generator=False,
+                    extra={"dataset": args.dataset, "model": args.model, "epochs": epochs})
     total = sum(history["seconds"])
     print(f"{args.dataset} {args.model}: test accuracy {history['val_accuracy'][-1]:.4f} after "
           f"{epochs} epochs, {total:.1f}s training on {args.device}")
@@ -255,7 +269,7 @@ class _null:
 def cmd_check(args) -> int:
     from gradflow.testing.check import run_check
 
-    report = run_check([d.strip() for d in args.devices.split(",") if d.strip()], args.dtype)
+    report = run_check(args.devices, args.dtype, allow_missing=args.allow_missing)
     if args.json:
         print(json.dumps(report.as_dict(), indent=1))
     else:

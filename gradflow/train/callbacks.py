@@ -180,7 +180,7 @@ class ModelCheckpoint(Callback):
     Files in `dirpath`: `best.safetensors` (save_best_only) or `epoch-N.safetensors`
     (every epoch), and `last.safetensors` (save_last). Each holds the model, optimizer,
     scheduler and generator, with {"epoch", "step", monitor: value} as its extra;
-    `gf.load(path, model, optimizer)` restores one.
+    `gradflow.checkpoint.load_checkpoint(path, model, optimizer)` restores one.
 
     Args:
         dirpath: the folder to write into (created).

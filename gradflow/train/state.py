@@ -9,22 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gradflow import checkpoint
-
-# NOTE: the whole-checkpoint convenience is `save_checkpoint` / `load_checkpoint` once the
-# PyTorch-order gf.save(obj, f) lands; until then it is checkpoint.save / checkpoint.load.
-_save = getattr(checkpoint, "save_checkpoint", None) or checkpoint.save
-_load = getattr(checkpoint, "load_checkpoint", None) or checkpoint.load
+from gradflow.checkpoint import load_checkpoint, save_checkpoint
 
 
 def write_state(path, model, optimizer=None, scheduler=None, extra: dict | None = None) -> Path:
     """Model, optimizer, scheduler, gradflow's generator and `extra` (JSON) in one file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _save(path, model, optimizer, scheduler, generator=True, extra=extra or {})
+    save_checkpoint(path, model, optimizer, scheduler, generator=True, extra=extra or {})
     return path
 
 
 def read_state(path, model, optimizer=None, scheduler=None) -> dict:
     """Restore what write_state wrote (generator included); returns its `extra`."""
-    return _load(path, model, optimizer, scheduler, restore_generator=True)
+    return load_checkpoint(path, model, optimizer, scheduler, restore_generator=True)

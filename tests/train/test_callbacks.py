@@ -6,6 +6,7 @@ import sys
 import pytest
 
 import gradflow as gf
+from gradflow.checkpoint import load_checkpoint, save_checkpoint
 from gradflow import nn, optim
 from gradflow.data import DataLoader, TensorDataset
 from gradflow.errors import ConfigError
@@ -94,10 +95,10 @@ def test_model_checkpoint_keeps_the_best_and_the_last(tmp_path):
                                                                     "last.safetensors"]
     assert saver.best == 1 and saver.best_path == tmp_path / "ck" / "best.safetensors"
     fresh = nn.Linear(3, 2)
-    extra = gf.load(saver.best_path, fresh)
+    extra = load_checkpoint(saver.best_path, fresh)
     assert extra["epoch"] == 2 and extra["val_loss"] == 1
     assert (fresh.weight.numpy() == weights[1]).all()
-    assert gf.load(tmp_path / "ck" / "last.safetensors", fresh)["epoch"] == 4
+    assert load_checkpoint(tmp_path / "ck" / "last.safetensors", fresh)["epoch"] == 4
     assert (fresh.weight.numpy() == weights[3]).all()
 
 

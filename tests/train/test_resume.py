@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import gradflow as gf
+from gradflow.checkpoint import load_checkpoint, save_checkpoint
 from gradflow import nn, optim
 from gradflow.data import DataLoader, TensorDataset
 from gradflow.train import fit
@@ -84,7 +85,7 @@ def test_resume_repeats_the_uninterrupted_losses_exactly(float64_device, tmp_pat
 
 def test_resume_refuses_a_plain_checkpoint(tmp_path):
     model, optimizer, scheduler, loader, _ = _setup("cpu", 0)
-    gf.save(tmp_path / "plain.safetensors", model, optimizer, scheduler)
+    save_checkpoint(tmp_path / "plain.safetensors", model, optimizer, scheduler)
     with pytest.raises(gf.errors.ConfigError, match="not an interrupted-training checkpoint"):
         fit(model, loader, optimizer, nn.CrossEntropyLoss(), 1, scheduler=scheduler,
             resume=tmp_path / "plain.safetensors", log=None)
@@ -123,5 +124,5 @@ def test_sigint_finishes_the_step_and_saves(tmp_path):
     out, err = process.communicate(timeout=60)
     assert "interrupted at epoch 1" in out and "interrupted.safetensors" in out
     assert (tmp_path / "interrupted.safetensors").exists()
-    extra = gf.load(tmp_path / "interrupted.safetensors", nn.Linear(4, 2))
+    extra = load_checkpoint(tmp_path / "interrupted.safetensors", nn.Linear(4, 2))
     assert extra["batch"] == extra["step"] >= 3  # whole steps only

@@ -36,7 +36,7 @@ class Graph:
     def __str__(self) -> str:
         return self.source
 
-    def render(self, path, format: str | None = None) -> Path:  # noqa: A002 (graphviz's name)
+    def render(self, path, format: str | None = None) -> Path:
         """Write the graph; returns the file actually written.
 
         Args:

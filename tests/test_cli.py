@@ -70,7 +70,7 @@ def test_ctrl_c_then_resume_gives_the_uninterrupted_run(tmp_path, capsys):
         if line.startswith("epoch 1/6"):
             break
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
+    _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "Traceback" not in err
     assert f"resume with: gradflow train --resume {cut}" in err

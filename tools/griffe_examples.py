@@ -10,7 +10,7 @@ import re
 
 import griffe
 
-_HEADING = re.compile(r"^(\s*)Example:\s*$", re.M)
+_HEADING = re.compile(r"^(\s*)Example:\s*$", re.MULTILINE)
 
 
 class ExampleSections(griffe.Extension):

@@ -78,8 +78,13 @@ def evaluate(model, loader, loss_fn=None, num_classes: int | None = None) -> dic
         {"loss": float or None, "accuracy": float, "confusion": list of lists (true x predicted)}
 
     Example:
-        >>> evaluate(model, test_loader, nn.CrossEntropyLoss())["accuracy"]
-        0.97
+        >>> model = nn.Linear(2, 2)
+        >>> with gf.no_grad():
+        ...     _ = model.weight.copy_(gf.eye(2))  # predicts the larger input
+        >>> x, y = gf.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 1.0]]), gf.tensor([0, 1, 1])
+        >>> result = evaluate(model, DataLoader(TensorDataset(x, y), batch_size=2))
+        >>> round(result["accuracy"], 3), result["confusion"]
+        (0.667, [[1, 0], [1, 1]])
     """
     was_training = model.training
     model.eval()
@@ -146,7 +151,7 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
             finished (or was dropped) and the state was saved to out_dir/interrupted.safetensors.
 
     Example:
-        >>> gf.manual_seed(0)
+        >>> _ = gf.manual_seed(0)
         >>> x, y = gf.randn(64, 4), gf.randint(0, 2, (64,))
         >>> model = nn.Linear(4, 2)
         >>> history = fit(model, DataLoader(TensorDataset(x, y), batch_size=16), optim.SGD(

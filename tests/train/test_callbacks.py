@@ -6,13 +6,18 @@ import sys
 import pytest
 
 import gradflow as gf
-from gradflow.checkpoint import load_checkpoint, save_checkpoint
 from gradflow import nn, optim
+from gradflow.checkpoint import load_checkpoint
 from gradflow.data import DataLoader, TensorDataset
 from gradflow.errors import ConfigError
 from gradflow.train import fit
 from gradflow.train.callbacks import (
-    Callback, CSVLogger, EarlyStopping, LearningRateMonitor, ModelCheckpoint, TensorBoardLogger,
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    TensorBoardLogger,
 )
 
 

@@ -4,10 +4,10 @@ import io
 import sys
 
 import pytest
+from test_callbacks import _fit, _problem
 
 from gradflow import extras
 from gradflow.train import History, plot_history
-from test_callbacks import _fit, _problem
 
 
 def test_no_bar_off_a_terminal_one_line_per_epoch(capsys):

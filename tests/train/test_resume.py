@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import gradflow as gf
-from gradflow.checkpoint import load_checkpoint, save_checkpoint
 from gradflow import nn, optim
+from gradflow.checkpoint import load_checkpoint, save_checkpoint
 from gradflow.data import DataLoader, TensorDataset
 from gradflow.train import fit
 from gradflow.train.callbacks import Callback, EarlyStopping
@@ -121,7 +121,7 @@ def test_sigint_finishes_the_step_and_saves(tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout.readline().strip() == "ready"
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
+    out, _ = process.communicate(timeout=60)
     assert "interrupted at epoch 1" in out and "interrupted.safetensors" in out
     assert (tmp_path / "interrupted.safetensors").exists()
     extra = load_checkpoint(tmp_path / "interrupted.safetensors", nn.Linear(4, 2))

@@ -127,6 +127,12 @@ class _Defaults(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand (one add_*_parser function each).
+
+    Example:
+        >>> build_parser().parse_args(["train", "--epochs", "2"]).epochs
+        2
+    """
     from gradflow import __version__
 
     parser = _Parser(prog="gradflow", description=__doc__)
@@ -300,6 +306,13 @@ COMMANDS = {"train": cmd_train, "check": cmd_check, "bench": cmd_bench, "info": 
 
 
 def main(argv=None) -> int:
+    """Run the `gradflow` command; returns its exit status (2: usage, 130: Ctrl-C).
+
+    Example:
+        >>> main(["info"])  # doctest: +ELLIPSIS
+        ┏━━━...
+        0
+    """
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)

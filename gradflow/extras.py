@@ -19,6 +19,12 @@ _said: set[str] = set()
 
 
 def install_hint(module: str) -> str:
+    """Which extra brings `module`, and how to install it from a checkout.
+
+    Example:
+        >>> install_hint("tensorboardX")
+        "the 'tensorboard' extra (pip install -e '.[tensorboard]' in a gradflow checkout)"
+    """
     extra = EXTRA_OF[module]
     return f"the '{extra}' extra (pip install -e '.[{extra}]' in a gradflow checkout)"
 

@@ -28,6 +28,10 @@ class Graph:
 
     Attributes:
         source: the DOT text.
+
+    Example:
+        >>> print(Graph("digraph { a -> b }"))
+        digraph { a -> b }
     """
 
     def __init__(self, source: str):

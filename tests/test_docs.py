@@ -154,3 +154,20 @@ def test_docs_site_builds_strict(tmp_path):
                           check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "site" / "api" / "train" / "index.html").exists()
+
+
+OWN_MODULES = ["gradflow.train.loop", "gradflow.train.callbacks", "gradflow.train.interrupt",
+               "gradflow.train.state", "gradflow.viz", "gradflow.nn.summary", "gradflow.extras",
+               "gradflow.tables"]
+
+
+@pytest.mark.parametrize("name", OWN_MODULES)
+def test_every_public_function_and_class_has_an_example(name):
+    import inspect
+
+    module = importlib.import_module(name)
+    missing = [key for key, value in vars(module).items()
+               if not key.startswith("_") and getattr(value, "__module__", None) == name
+               and (inspect.isfunction(value) or inspect.isclass(value))
+               and ">>>" not in (inspect.getdoc(value) or "")]
+    assert not missing, f"{name}: no example in {missing}"

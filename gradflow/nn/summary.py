@@ -10,7 +10,13 @@ from gradflow.errors import ConfigError
 
 @dataclass
 class LayerRow:
-    """One module call: its path, depth, class, output shapes and own parameters."""
+    """One module call: its path, depth, class, output shapes and own parameters.
+
+    Example:
+        >>> row = summary(gf.nn.Linear(3, 2), (4, 3)).rows[0]
+        >>> row.kind, row.output_shapes, row.params
+        ('Linear', [(4, 2)], 8)
+    """
 
     name: str
     depth: int
@@ -30,6 +36,11 @@ class ModelSummary:
         total_params, trainable_params, non_trainable_params: parameter counts.
         input_bytes, forward_backward_bytes, params_bytes: memory estimates in bytes
             (activations counted twice: the forward values and their gradients).
+
+    Example:
+        >>> info = summary(gf.nn.Linear(3, 2), (4, 3))
+        >>> info.trainable_params, info.params_bytes
+        (8, 32)
     """
 
     rows: list

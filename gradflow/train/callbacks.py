@@ -32,6 +32,11 @@ class TrainState:
         logs: the latest metrics: per step {"loss", "batch_size"}; per epoch
             {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", ...}.
         stop_reason: why a callback stopped training, or None.
+
+    Example:
+        >>> state = TrainState(model=None, optimizer=None, scheduler=None, history={}, epochs=3)
+        >>> state.stop("enough"); state.should_stop, state.stop_reason
+        (True, 'enough')
     """
 
     def __init__(self, model, optimizer, scheduler, history, epochs: int):
@@ -85,6 +90,12 @@ class _EpochFunction(Callback):
 
 
 def as_callback(item) -> Callback:
+    """A Callback as given, or a function f(epoch, history) wrapped to run after each epoch.
+
+    Example:
+        >>> type(as_callback(lambda epoch, history: None)).__name__
+        '_EpochFunction'
+    """
     if isinstance(item, Callback):
         return item
     if callable(item):

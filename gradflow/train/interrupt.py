@@ -20,6 +20,11 @@ class TrainingInterrupted(KeyboardInterrupt):
         checkpoint: path of interrupted.safetensors, or None.
         history: the History up to the interruption.
         epoch, step: where training stood (the epoch in progress, steps completed).
+
+    Example:
+        >>> stop = TrainingInterrupted("runs/x/interrupted.safetensors", {}, epoch=2, step=40)
+        >>> isinstance(stop, KeyboardInterrupt), str(stop)
+        (True, 'training interrupted at epoch 2, step 40')
     """
 
     def __init__(self, checkpoint, history, epoch: int, step: int):
@@ -32,6 +37,12 @@ class InterruptGuard:
 
     Installed only in the main thread and only over Python's default handler, so a
     program that handles SIGINT itself keeps doing so.
+
+    Example:
+        >>> with InterruptGuard() as guard:
+        ...     guard._handle(signal.SIGINT, None)  # what the first Ctrl-C does: noted
+        >>> guard.requested
+        True
     """
 
     def __init__(self):

@@ -28,7 +28,15 @@ INTERRUPTED = "interrupted.safetensors"
 
 
 class History(dict):
-    """Per-epoch metrics (lists keyed by name) plus per-step gradient norms per parameter."""
+    """Per-epoch metrics (lists keyed by name) plus per-step gradient norms per parameter.
+
+    Example:
+        >>> history = History()
+        >>> history["train_loss"].append(0.5)
+        >>> history.save("history.json")
+        >>> json.loads(Path("history.json").read_text())["train_loss"]
+        [0.5]
+    """
 
     def __init__(self):
         super().__init__(epoch=[], train_loss=[], train_accuracy=[], val_loss=[],
@@ -387,6 +395,14 @@ def plot_history(history: History, out_dir) -> list[Path]:
 
     Returns:
         The files written: none when matplotlib is missing (said once on stderr).
+
+    Example:
+        >>> history = History()
+        >>> history["epoch"] += [1, 2]
+        >>> history["train_loss"] += [0.9, 0.4]
+        >>> history["train_accuracy"] += [0.6, 0.8]
+        >>> [path.name for path in plot_history(history, ".")]
+        ['curves.png']
     """
     if optional("matplotlib", "no plots are written") is None:
         return []
@@ -417,7 +433,15 @@ def plot_history(history: History, out_dir) -> list[Path]:
 
 
 def plot_grad_norms(history: History, path, title: str = "gradient norm per parameter") -> Path:
-    """One line per parameter: its gradient norm over training steps (log scale)."""
+    """One line per parameter: its gradient norm over training steps (log scale).
+
+    Example:
+        >>> history = History()
+        >>> history["grad_norm_steps"] += [0, 10]
+        >>> history["grad_norms"]["weight"] = [1.0, 0.1]
+        >>> plot_grad_norms(history, "norms.png").name
+        'norms.png'
+    """
     import matplotlib
     from matplotlib.figure import Figure
 

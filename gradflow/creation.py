@@ -214,8 +214,8 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) ->
     """Uniform samples in [0, 1).
 
     Example:
-        >>> gf.manual_seed(0); a = gf.rand(3)
-        >>> gf.manual_seed(0); bool((gf.rand(3) == a).all())
+        >>> _ = gf.manual_seed(0); a = gf.rand(3)
+        >>> _ = gf.manual_seed(0); bool((gf.rand(3) == a).all())
         True
     """
     backend = get_backend(device)

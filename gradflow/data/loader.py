@@ -82,7 +82,7 @@ class DataLoader:
 
     Example:
         >>> loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, seed=0)
-        >>> for xb, yb in loader: ...
+        >>> for xb, yb in loader: pass
     """
 
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False,

@@ -88,7 +88,7 @@ def evaluate(model, loader, loss_fn=None, num_classes: int | None = None) -> dic
     Example:
         >>> model = nn.Linear(2, 2)
         >>> with gf.no_grad():
-        ...     _ = model.weight.copy_(gf.eye(2))  # predicts the larger input
+        ...     _ = model.weight.copy_(gf.eye(2)), model.bias.zero_()  # picks the larger input
         >>> x, y = gf.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 1.0]]), gf.tensor([0, 1, 1])
         >>> result = evaluate(model, DataLoader(TensorDataset(x, y), batch_size=2))
         >>> round(result["accuracy"], 3), result["confusion"]

@@ -172,6 +172,9 @@ def _resume_options(args) -> None:
     if not (run / INTERRUPTED).exists():
         raise ConfigError(f"--resume {run}: no {INTERRUPTED} there (it is written when a "
                           f"run is interrupted with Ctrl-C)")
+    if not (run / RUN_OPTIONS).exists():
+        raise ConfigError(f"--resume {run}: no {RUN_OPTIONS} there (gradflow train writes it "
+                          f"when a run starts); was the run started by gradflow train?")
     saved = json.loads((run / RUN_OPTIONS).read_text())
     for key, value in saved.items():
         setattr(args, key, value)

@@ -53,6 +53,9 @@ def test_resume_refuses_other_options_and_a_folder_without_a_checkpoint(tmp_path
     assert "drop --lr" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "no interrupted.safetensors" in capsys.readouterr().err
+    (tmp_path / "interrupted.safetensors").write_bytes(b"")
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "no config.json" in capsys.readouterr().err
 
 
 def _history(folder):

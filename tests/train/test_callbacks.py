@@ -156,3 +156,24 @@ def test_tensorboard_logger_names_the_extra_when_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboardX", None)
     with pytest.raises(gf.errors.MissingExtraError, match="'tensorboard' extra"):
         TensorBoardLogger("runs/x")
+
+
+def test_model_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    """A crash while last.safetensors is rewritten leaves the previous one whole."""
+    from gradflow import io
+
+    model, loader, opt = _problem()
+    real_replace = io.os.replace
+
+    class CrashOnEpoch2(Callback):
+        def on_epoch_begin(self, state):
+            if state.epoch == 2:
+                def crash(source, target):
+                    raise OSError("disk gone")
+                monkeypatch.setattr(io.os, "replace", crash)
+
+    with pytest.raises(OSError, match="disk gone"):
+        _fit(model, loader, opt, 2, [CrashOnEpoch2(), ModelCheckpoint(tmp_path, save_last=True)])
+    monkeypatch.setattr(io.os, "replace", real_replace)
+    assert load_checkpoint(tmp_path / "last.safetensors", nn.Linear(3, 2))["epoch"] == 1
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]

@@ -124,14 +124,14 @@ def test_doc_page_python_runs(page, tmp_path, monkeypatch):
             function("cpu")
 
 
-def test_custom_op_page_example_is_the_protocol_and_checks_on_devices(device):
+def test_custom_op_page_example_is_the_protocol_and_checks_on_devices(float64_device):
     namespace: dict = {}
     for block in _python_blocks(DOC.parent / "custom-op.md"):
         exec(compile(block, "custom-op.md", "exec"), namespace)
     from gradflow.autograd import Function
 
-    assert issubclass(namespace["Softplus"], Function)
-    namespace["test_softplus"](device)
+    assert issubclass(namespace["Hypot"], Function)
+    namespace["test_hypot"](float64_device)
 
 
 def test_readme_screenshots_exist_and_are_png():
@@ -169,3 +169,18 @@ def test_every_public_function_and_class_has_an_example(name):
                and (inspect.isfunction(value) or inspect.isclass(value))
                and ">>>" not in (inspect.getdoc(value) or "")]
     assert not missing, f"{name}: no example in {missing}"
+
+
+DESIGN = DOC.parent / "design.md"
+
+
+def test_design_doc_writing_an_op_example_runs():
+    """docs/design.md's worked example (a new op on the Function protocol) runs as written."""
+    (block,) = _python_blocks(DESIGN)
+    namespace: dict = {}
+    exec(compile(block, str(DESIGN), "exec"), namespace)
+    from gradflow.testing import gradcheck
+
+    x = namespace["gf"].tensor([-1.5, 0.2, 3.0], dtype=namespace["gf"].float64,
+                                requires_grad=True)
+    assert gradcheck(lambda t: namespace["softplus"](t, beta=0.5), (x,))

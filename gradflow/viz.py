@@ -14,6 +14,7 @@ the DOT text, which any Graphviz viewer opens.
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 from gradflow.errors import GraphError
@@ -66,9 +67,25 @@ class Graph:
             data = graphviz.Source(self.source).pipe(format=format)
             path.write_bytes(data)
             return path
+        if format != "dot":
+            _say_why_dot(format)
         dot_path = path.with_suffix(".dot")
         dot_path.write_text(self.source)
         return dot_path
+
+
+def _say_why_dot(format: str) -> None:
+    """Once: what is missing for SVG/PNG (the package, by its extra, or the program)."""
+    from gradflow.extras import optional
+
+    if optional("graphviz", f"graphs are written as DOT text, not {format}") is not None \
+            and "dot" not in _said:
+        _said.add("dot")
+        print(f"gradflow: Graphviz's dot program is not installed, so graphs are written as "
+              f"DOT text, not {format} (Debian: apt-get install graphviz)", file=sys.stderr)
+
+
+_said: set[str] = set()
 
 
 def can_render() -> bool:

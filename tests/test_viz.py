@@ -47,12 +47,28 @@ def test_a_freed_graph_is_refused_with_the_fix():
         viz.graph(loss)
 
 
-def test_render_writes_dot_text_without_graphviz(tmp_path, monkeypatch):
+def test_render_writes_dot_text_without_graphviz(tmp_path, monkeypatch, capsys):
+    from gradflow import extras
+
     monkeypatch.setitem(sys.modules, "graphviz", None)
+    monkeypatch.setattr(extras, "_said", set())
     _, loss = _net("cpu")
     written = viz.graph(loss).render(tmp_path / "graph.svg")
     assert written == tmp_path / "graph.dot" and written.read_text().startswith("digraph")
     assert not (tmp_path / "graph.svg").exists()
+    viz.graph(loss).render(tmp_path / "again.png")
+    err = capsys.readouterr().err
+    assert err.count("graphviz is not installed") == 1 and "'viz' extra" in err
+
+
+def test_without_the_dot_program_it_says_so_once(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("graphviz")
+    monkeypatch.setattr(viz.shutil, "which", lambda name: None)
+    monkeypatch.setattr(viz, "_said", set())
+    _, loss = _net("cpu")
+    assert viz.graph(loss).render(tmp_path / "g.svg").suffix == ".dot"
+    viz.graph(loss).render(tmp_path / "h.svg")
+    assert capsys.readouterr().err.count("dot program is not installed") == 1
 
 
 def test_render_svg_and_png_with_graphviz(tmp_path):

@@ -84,7 +84,11 @@ class _StateMixin:
         if problem is not None:
             raise StateDictError(f"{type(self).__name__}.load_state_dict: state_dict"
                                  f"{problem[0]}: {problem[1]}")
-        self.__dict__.update(state_dict)
+        self._apply_state(dict(state_dict))
+
+    def _apply_state(self, state: dict) -> None:
+        """Take a checked state (subclasses restore what state_dict() left out)."""
+        self.__dict__.update(state)
 
     def state_dict_problem(self, state_dict) -> tuple[str, str] | None:
         """The first field of state_dict unlike this scheduler's own, as (field, problem).
@@ -470,12 +474,7 @@ class _LambdaState:
                                for fn in self.lr_lambdas]
         return state
 
-    def load_state_dict(self, state_dict: dict) -> None:
-        problem = self.state_dict_problem(state_dict)
-        if problem is not None:
-            raise StateDictError(f"{type(self).__name__}.load_state_dict: state_dict"
-                                 f"{problem[0]}: {problem[1]}")
-        state = dict(state_dict)
+    def _apply_state(self, state: dict) -> None:
         saved = state.pop("lr_lambdas", [None] * len(self.lr_lambdas))
         self.__dict__.update(state)
         for fn, attributes in zip(self.lr_lambdas, saved):
@@ -757,12 +756,7 @@ class CyclicLR(LRScheduler):
             fn, types.FunctionType) else dict(vars(fn))
         return state
 
-    def load_state_dict(self, state_dict: dict) -> None:
-        problem = self.state_dict_problem(state_dict)
-        if problem is not None:
-            raise StateDictError(f"CyclicLR.load_state_dict: state_dict{problem[0]}: "
-                                 f"{problem[1]}")
-        state = dict(state_dict)
+    def _apply_state(self, state: dict) -> None:
         attributes = state.pop("_scale_fn_custom", None)
         self.__dict__.update(state)
         if attributes is not None and self._scale_fn_custom is not None:
@@ -789,12 +783,7 @@ class _Composite(LRScheduler):
                 return f"['_schedulers'][{index}]{problem[0]}", problem[1]
         return None
 
-    def load_state_dict(self, state_dict: dict) -> None:
-        problem = self.state_dict_problem(state_dict)
-        if problem is not None:
-            raise StateDictError(f"{type(self).__name__}.load_state_dict: state_dict"
-                                 f"{problem[0]}: {problem[1]}")
-        state = dict(state_dict)
+    def _apply_state(self, state: dict) -> None:
         children = state.pop("_schedulers", None)
         self.__dict__.update(state)
         for child, child_state in zip(self._schedulers, children or []):

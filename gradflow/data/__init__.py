@@ -12,5 +12,5 @@ from gradflow.data.seeding import current_generator
 from gradflow.data.subsets import ChainDataset, ConcatDataset, Subset, random_split
 
 __all__ = ["CIFAR10", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset", "Digits",
-           "FashionMNIST", "ImageFolder", "IterableDataset", "MNIST", "Subset", "TensorDataset", "current_generator",
-           "default_collate", "random_split", "transforms"]
+           "FashionMNIST", "ImageFolder", "IterableDataset", "MNIST", "Subset", "TensorDataset",
+           "current_generator", "default_collate", "random_split", "transforms"]

@@ -355,3 +355,21 @@ def test_loading_without_the_generator_leaves_it_alone(tmp_path):
     state = gf.get_rng_state()
     load_checkpoint(path, *fresh, restore_generator=False)
     assert gf.get_rng_state() == state
+
+
+def test_none_param_group_with_a_valid_digest_changes_nothing(tmp_path):
+    # issue 12, item 4: this file once overwrote the weights, then raised AttributeError
+    x, y = data("cpu")
+    source = build("cpu", 0, _sgd, _step_lr)
+    train(*source, x, y, 2)
+    path = tmp_path / "crafted.safetensors"
+    crafted = source[1].state_dict()
+    crafted["param_groups"] = [None]
+    gf.save({"model": source[0].state_dict(), "optimizer": crafted,
+             "scheduler": source[2].state_dict(), "extra": {}}, path)  # digest is valid
+    target = build("cpu", 5, _sgd, _step_lr)
+    before = snapshot(*target)
+    with pytest.raises(CheckpointError, match=r"'optimizer'\['param_groups'\]\[0\]") as info:
+        load_checkpoint(path, *target)
+    assert str(path) in str(info.value) and "NoneType" in str(info.value)
+    assert_same_snapshot(before, snapshot(*target))

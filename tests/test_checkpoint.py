@@ -373,3 +373,33 @@ def test_none_param_group_with_a_valid_digest_changes_nothing(tmp_path):
         load_checkpoint(path, *target)
     assert str(path) in str(info.value) and "NoneType" in str(info.value)
     assert_same_snapshot(before, snapshot(*target))
+
+
+def test_checkpoint_of_the_first_format_still_loads(tmp_path):
+    # gf.save(path, model, optimizer, scheduler) once wrote this layout: keep reading it
+    x, y = data("cpu")
+    source = build("cpu", 0, _adam, _cosine)
+    train(*source, x, y, 3)
+    model, optimizer, scheduler = source
+    arrays = {f"model/{k}": v.numpy() for k, v in model.state_dict().items()}
+    sd = optimizer.state_dict()
+    scalars = {}
+    for index, entries in sd["state"].items():
+        for key, value in entries.items():
+            if isinstance(value, gf.Tensor):
+                arrays[f"optimizer/{index}/{key}"] = value.numpy()
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    metadata = {"optimizer": json.dumps({"param_groups": sd["param_groups"],
+                                         "scalars": scalars}),
+                "scheduler": json.dumps(scheduler.state_dict()),
+                "generator": json.dumps(gf.get_rng_state()), "extra": json.dumps({"epoch": 3})}
+    from gradflow.checkpoint import _DIGEST, _digest
+
+    metadata[_DIGEST] = _digest(arrays, metadata)
+    path = tmp_path / "old.safetensors"
+    write_safetensors(path, arrays, metadata)
+    saved = snapshot(*source)
+    fresh = build("cpu", 9, _adam, _cosine)
+    assert load_checkpoint(path, *fresh) == {"epoch": 3}
+    assert_same_snapshot(saved, snapshot(*fresh))

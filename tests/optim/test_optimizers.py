@@ -453,3 +453,32 @@ def test_state_follows_the_parameter_to_another_device_and_dtype():
         assert p.device == "strict:device1" and p.dtype is gf.float64
         assert opt.state[p]["exp_avg"].device == p.device
         assert opt.state[p]["exp_avg"].dtype is gf.float64
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("device_name", ["cpu", "strict:device1"])
+@pytest.mark.parametrize("name", ["SGD", "NAdam", "ASGD", "Adadelta"])
+def test_add_param_group_mid_training_matches_pytorch(name, device_name):
+    torch = pytest.importorskip("torch")
+    start, coefs = _data(seed=3, steps=8)
+    ours = [gf.tensor(x, device=device_name, requires_grad=True) for x in start]
+    theirs = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in start]
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # see _run_torch
+    try:
+        opts = [getattr(optim, name)(ours[:1], lr=0.05),
+                getattr(torch.optim, name)(theirs[:1], lr=0.05)]
+        for step, step_coefs in enumerate(coefs):
+            if step == 3:  # the rest join with options of their own
+                opts[0].add_param_group({"params": ours[1:], "lr": 0.02})
+                opts[1].add_param_group({"params": theirs[1:], "lr": 0.02})
+            for p, q, (a, b) in zip(ours, theirs, step_coefs):
+                p.grad = gf.tensor(a * p.numpy() + b, device=device_name)
+                q.grad = torch.tensor(a * q.detach().numpy() + b)
+            opts[0].step()
+            opts[1].step()
+            for p, q in zip(ours, theirs):
+                np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-10,
+                                           atol=1e-12, err_msg=f"step {step + 1}")
+    finally:
+        torch.set_default_dtype(default)

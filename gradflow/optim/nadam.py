@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gradflow.optim.adam import Adam
+from gradflow.optim.optimizer import Optimizer
 
 
 class _AdamVariant(Adam):
@@ -11,6 +12,10 @@ class _AdamVariant(Adam):
     def _check_group(self, group: dict) -> None:
         self._check_moments(group)
         self._bool(group, "decoupled_weight_decay")
+
+    def _step_options(self, group: dict) -> dict:
+        # NOTE: the group's own decoupled_weight_decay, not Adam's class-wide one
+        return Optimizer._step_options(self, group)
 
     def _moments(self, param, grad, state, o):
         """Advance step, exp_avg and exp_avg_sq; returns (param array after decay, g)."""

@@ -76,8 +76,8 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(gradflow.__path__, "gradf
 def _doctest_globals() -> dict:
     """What the examples may take as given (docs/api/gradflow.md says so): gf, nn, F, optim,
     np, DataLoader, TensorDataset, and a small classifier `model` on inputs `x` (16, 4)
-    with labels `y` in {0, 1}, its `loss`, an SGD `opt`/`optimizer`, a `scheduler` and a
-    `loader`; fresh for every docstring."""
+    with labels `y` in {0, 1}, its `loss`, an SGD `opt`/`optimizer`, a `scheduler`, the
+    `dataset` of (x, y) and its `loader`; fresh for every docstring."""
     import numpy as np
 
     import gradflow as gf
@@ -88,11 +88,13 @@ def _doctest_globals() -> dict:
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
     x, y = gf.randn(16, 4), gf.randint(0, 2, (16,))
     opt = optim.SGD(model.parameters(), lr=0.1)
-    loader = DataLoader(TensorDataset(x, y), batch_size=4)
+    dataset = TensorDataset(x, y)
+    loader = DataLoader(dataset, batch_size=4)
     return {"gf": gf, "nn": nn, "F": nn.functional, "optim": optim, "np": np,
             "DataLoader": DataLoader, "TensorDataset": TensorDataset, "model": model, "x": x,
             "y": y, "loss": nn.functional.cross_entropy(model(x), y), "opt": opt,
-            "optimizer": opt, "scheduler": optim.lr_scheduler.StepLR(opt, 1), "loader": loader,
+            "optimizer": opt, "scheduler": optim.lr_scheduler.StepLR(opt, 1),
+            "dataset": dataset, "loader": loader,
             "train_loader": loader, "test_loader": loader}
 
 
@@ -176,7 +178,7 @@ DESIGN = DOC.parent / "design.md"
 
 def test_design_doc_writing_an_op_example_runs():
     """docs/design.md's worked example (a new op on the Function protocol) runs as written."""
-    (block,) = _python_blocks(DESIGN)
+    (block,) = [b for b in _python_blocks(DESIGN) if "class Softplus" in b]
     namespace: dict = {}
     exec(compile(block, str(DESIGN), "exec"), namespace)
     from gradflow.testing import gradcheck
@@ -184,3 +186,19 @@ def test_design_doc_writing_an_op_example_runs():
     x = namespace["gf"].tensor([-1.5, 0.2, 3.0], dtype=namespace["gf"].float64,
                                 requires_grad=True)
     assert gradcheck(lambda t: namespace["softplus"](t, beta=0.5), (x,))
+
+
+def test_design_doc_kernel_example_is_the_real_code():
+    """docs/design.md's backend-kernel example quotes the kernels as they are."""
+    import inspect
+
+    from gradflow.backends.generic import Backend
+    from gradflow.backends.numpy import NumpyBackend
+
+    (block,) = [b for b in _python_blocks(DESIGN) if "def relu_backward" in b]
+    quoted = {line.strip() for line in block.splitlines()}
+    for kernel in (Backend.relu_backward, NumpyBackend.relu_backward):
+        code = [line.strip() for line in inspect.getsource(kernel).splitlines()
+                if line.strip() and not line.strip().startswith("#")]
+        missing = [line for line in code if line not in quoted]
+        assert not missing, f"docs/design.md no longer quotes {kernel.__qualname__}: {missing}"

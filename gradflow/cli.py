@@ -92,6 +92,17 @@ def _datasets(args):
     return train, test, 28
 
 
+def _output_dir_problem(out: Path) -> str | None:
+    """Why `out` cannot hold the run's files (checked before any training), or None."""
+    if out.exists() and not out.is_dir():
+        return "exists and is not a directory; give a directory (it is created if missing)"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the directory: {exc.strerror or exc}"
+    return None
+
+
 def cmd_train(args) -> int:
     import gradflow as gf
     from gradflow import models, nn, optim
@@ -101,6 +112,10 @@ def cmd_train(args) -> int:
 
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         print(f"gradflow train: --data-dir {args.data_dir} is not a directory", file=sys.stderr)
+        return 2
+    problem = _output_dir_problem(Path(args.out))
+    if problem is not None:
+        print(f"gradflow train: --out {args.out}: {problem}", file=sys.stderr)
         return 2
     args.device = get_backend(args.device).name
     print(f"gradflow: training on device {args.device}")

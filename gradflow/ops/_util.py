@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 
-from gradflow.errors import DTypeError, GradflowError, ShapeError
+from gradflow.errors import DimensionError, DTypeError, GradflowError, ShapeError
 from gradflow.tensor import Tensor
 
 SCALARS = (int, float, bool)
@@ -72,7 +72,8 @@ def normalize_dim(dim: int, ndim: int, op: str) -> int:
         raise DTypeError(f"{op}: dim must be an int (or a tuple of ints), got {dim!r} "
                          f"({type(dim).__name__})") from None
     if not -max(ndim, 1) <= dim < max(ndim, 1):
-        raise ShapeError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions")
+        raise DimensionError(f"{op}: dim {dim} is out of range for a tensor with {ndim} "
+                             "dimensions")
     return dim % ndim if ndim else 0
 
 
@@ -83,5 +84,7 @@ def normalize_dims(dim, ndim: int, op: str) -> tuple[int, ...] | None:
         dims = (normalize_dim(dim, ndim, op),)
     else:
         dims = tuple(sorted(normalize_dim(d, ndim, op) for d in dim))
+        if len(set(dims)) < len(dims):
+            raise ShapeError(f"{op}: dim {tuple(dim)} names a dimension twice")
     # NOTE: a 0-d tensor accepts dim 0 and -1 (PyTorch) but has no axis to reduce
     return dims if ndim else ()

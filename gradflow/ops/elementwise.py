@@ -85,6 +85,10 @@ class PowScalar(Function):
 
 
 def _binary(cls, a, b, op: str):
+    if type(b) is int and not a.dtype.is_floating_point:
+        from gradflow.creation import check_fits
+
+        check_fits(b, a.dtype, op)  # uint8 + 300 is an error, never a wrapped result
     if not isinstance(b, Tensor):
         if type(b) is float:
             if a.data.dtype not in a.backend.float_dtypes:

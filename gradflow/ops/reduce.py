@@ -6,6 +6,7 @@ import builtins
 from collections import namedtuple
 
 from gradflow.autograd.function import Function
+from gradflow.errors import ConfigError, ShapeError
 from gradflow.ops._util import normalize_dims
 from gradflow.tensor import Tensor
 
@@ -106,7 +107,9 @@ def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     dims = normalize_dims(dim, x.ndim, "mean")
     if not x.dtype.is_floating_point:
         x = x.float()
-    return Sum.apply(x, dims=dims, keepdim=keepdim) * (1.0 / builtins.max(_count(x, dims), 1))
+    count = _count(x, dims)
+    # NOTE: the mean of no elements is NaN (0/0), as in PyTorch
+    return Sum.apply(x, dims=dims, keepdim=keepdim) * (1.0 / count if count else float("nan"))
 
 
 def var(x: Tensor, dim=None, keepdim: bool = False, *, correction: int = 1,
@@ -129,12 +132,22 @@ def std(x: Tensor, dim=None, keepdim: bool = False, *, correction: int = 1,
     return sqrt(var(x, dim, keepdim, correction=correction, unbiased=unbiased))
 
 
-def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return Max.apply(x, dims=normalize_dims(dim, x.ndim, "max"), keepdim=keepdim)
+def _check_not_empty(x: Tensor, dims, op: str) -> None:
+    """max, min, argmax and argmin have no value over zero elements: say so."""
+    if _count(x, dims) == 0 and x.numel() == 0:
+        where = "" if dims is None else f" along dim {dims[0] if len(dims) == 1 else dims}"
+        raise ShapeError(f"{op}: the tensor of shape {x.shape} has no elements{where}, and "
+                         f"{op} of nothing is undefined; check for empty input first")
+
+
+def amax(x: Tensor, dim=None, keepdim: bool = False, *, _op: str = "max") -> Tensor:
+    dims = normalize_dims(dim, x.ndim, _op)
+    _check_not_empty(x, dims, _op)
+    return Max.apply(x, dims=dims, keepdim=keepdim)
 
 
 def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return -amax(-x, dim, keepdim)
+    return -amax(-x, dim, keepdim, _op="min")
 
 
 def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001 - PyTorch's name
@@ -164,6 +177,7 @@ def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     xp = x.backend.xp
     data = x.data
     dims = normalize_dims(dim, x.ndim, "argmax")
+    _check_not_empty(x, dims or None, "argmax")
     if not dims:  # all elements: dim is None, or x is 0-d
         data = xp.reshape(data, (-1,))
         result = xp.argmax(data)
@@ -180,6 +194,7 @@ def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     xp = x.backend.xp
     data = x.data
     dims = normalize_dims(dim, x.ndim, "argmin")
+    _check_not_empty(x, dims or None, "argmin")
     if not dims:  # all elements: dim is None, or x is 0-d
         result = xp.argmin(xp.reshape(data, (-1,)))
         if keepdim:
@@ -224,10 +239,19 @@ def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
 
 
 def norm(x: Tensor, p: float = 2.0, dim=None, keepdim: bool = False) -> Tensor:
-    """The p-norm over `dim` (all elements by default)."""
+    """The p-norm over `dim` (all elements by default); p=0 counts the non-zero elements and
+    p=-inf is the smallest magnitude, as in PyTorch."""
     from gradflow.ops.elementwise import abs as absolute
     from gradflow.ops.elementwise import sqrt
 
+    if not isinstance(p, (int, float)) or isinstance(p, bool) or p != p:
+        raise ConfigError(f"norm: p must be a number (0, 1, 2, inf, -inf, ...), got {p!r}")
+    if p == 0:  # NOTE: a count, constant in x: its gradient is zero (PyTorch's rule)
+        nonzero = x != 0
+        return sum(nonzero.to(x.dtype) if x.dtype.is_floating_point else nonzero.float(), dim,
+                   keepdim)
+    if p == -float("inf"):
+        return amin(absolute(x), dim, keepdim)
     if p == 2.0:
         return sqrt(sum(x * x, dim, keepdim))
     if p == float("inf"):

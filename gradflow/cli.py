@@ -141,8 +141,10 @@ def cmd_train(args) -> int:
                       val_loader=test_loader, scheduler=scheduler,
                       clip_grad_norm=args.clip_grad_norm, out_dir=out,
                       progress=not args.no_progress)
-    gf.save(out / "model.safetensors", model, extra={"dataset": args.dataset, "model": args.model,
-                                                      "epochs": epochs})
+    from gradflow.checkpoint import save_checkpoint
+
+    save_checkpoint(out / "model.safetensors", model, generator=False,
+                    extra={"dataset": args.dataset, "model": args.model, "epochs": epochs})
     total = sum(history["seconds"])
     print(f"{args.dataset} {args.model}: test accuracy {history['val_accuracy'][-1]:.4f} after "
           f"{epochs} epochs, {total:.1f}s training on {args.device}")

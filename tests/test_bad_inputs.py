@@ -21,6 +21,7 @@ import pytest
 import gradflow as gf
 import gradflow.nn.functional as F
 from gradflow import nn
+from gradflow.checkpoint import load_checkpoint, save_checkpoint
 from gradflow.cli import build_parser, main
 from gradflow.data import DataLoader, TensorDataset
 from gradflow.errors import (
@@ -158,14 +159,14 @@ DTYPES = [
          id="float-tensor-as-python-index"),
     case(lambda: gf.ones(2, 3).sum(dim=1.0), DTypeError, TypeError, "sum", "1.0",
          id="float-dim"),
-    case(lambda: gf.ones(2) & gf.ones(2), DTypeError, TypeError, "logical_and", "float32",
-         id="logical-and-of-floats"),
+    case(lambda: gf.ones(2) & gf.ones(2), DTypeError, TypeError, "bitwise_and", "float32",
+         id="bitwise-and-of-floats"),
     case(lambda: gf.ones(2) + "a", DTypeError, TypeError, "strings", id="add-string"),
     case(lambda: gf.ones(2).clamp(), ConfigError, ValueError, "clamp", "min and max",
          id="clamp-without-bounds"),
     case(lambda: gf.cat([]), ConfigError, ValueError, "cat", "non-empty", id="cat-empty"),
-    case(lambda: gf.pad(gf.ones(4), (-1, 0)), ConfigError, ValueError, "pad", "(-1, 0)",
-         id="pad-negative"),
+    case(lambda: gf.pad(gf.ones(4), (-3, -2)), ShapeError, ValueError, "pad", "(-3, -2)",
+         "crops more", id="pad-crops-more-than-there-is"),
     case(lambda: gf.ones(4).split(0), ConfigError, ValueError, "split", "0", id="split-zero"),
     case(lambda: nn.Linear(2, 2).to(gf.int64), DTypeError, TypeError, "int64",
          id="module-to-int"),
@@ -595,7 +596,7 @@ def checkpointed(tmp_path):
     """A trained model and optimizer, their checkpoint's bytes, and a snapshot of everything."""
     model, optimizer = _trained_optimizer(lambda p, lr: gf.optim.SGD(p, lr=lr, momentum=0.9))
     path = tmp_path / "good.safetensors"
-    gf.save(path, model, optimizer)
+    save_checkpoint(path, model, optimizer)
     gf.manual_seed(123)  # the live generator differs from the saved one
     raw = path.read_bytes()
 
@@ -618,7 +619,8 @@ def test_damaged_checkpoint_names_the_file_and_touches_nothing(tmp_path, checkpo
     path = tmp_path / "damaged.safetensors"
     path.write_bytes(damage(raw))
     before = snapshot()
-    check(lambda: gf.load(path, model, optimizer), CheckpointError, ValueError, str(path), phrase)
+    check(lambda: load_checkpoint(path, model, optimizer), CheckpointError, ValueError,
+          str(path), phrase)
     _assert_untouched(before, snapshot())
 
 
@@ -626,7 +628,7 @@ def test_missing_checkpoint_is_file_not_found(tmp_path, checkpointed):
     model, optimizer, _, snapshot = checkpointed
     path = tmp_path / "nowhere.safetensors"
     before = snapshot()
-    check(lambda: gf.load(path, model, optimizer), CheckpointNotFoundError, FileNotFoundError,
+    check(lambda: load_checkpoint(path, model, optimizer), CheckpointNotFoundError, FileNotFoundError,
           str(path), "not found")
     _assert_untouched(before, snapshot())
 
@@ -634,7 +636,7 @@ def test_missing_checkpoint_is_file_not_found(tmp_path, checkpointed):
 def test_directory_instead_of_checkpoint(tmp_path, checkpointed):
     model, optimizer, _, snapshot = checkpointed
     before = snapshot()
-    check(lambda: gf.load(tmp_path, model, optimizer), CheckpointError, ValueError,
+    check(lambda: load_checkpoint(tmp_path, model, optimizer), CheckpointError, ValueError,
           str(tmp_path))
     _assert_untouched(before, snapshot())
 
@@ -642,9 +644,9 @@ def test_directory_instead_of_checkpoint(tmp_path, checkpointed):
 def test_checkpoint_without_optimizer_state(tmp_path, checkpointed):
     model, optimizer, _, snapshot = checkpointed
     path = tmp_path / "model-only.safetensors"
-    gf.save(path, model)
+    save_checkpoint(path, model)
     before = snapshot()
-    check(lambda: gf.load(path, model, optimizer), CheckpointError, ValueError, str(path),
+    check(lambda: load_checkpoint(path, model, optimizer), CheckpointError, ValueError, str(path),
           "no optimizer state")
     _assert_untouched(before, snapshot())
 
@@ -653,9 +655,9 @@ def test_checkpoint_of_another_architecture(tmp_path, checkpointed):
     model, optimizer, _, snapshot = checkpointed
     other = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
     path = tmp_path / "other.safetensors"
-    gf.save(path, other, gf.optim.SGD(other.parameters(), lr=0.1, momentum=0.9))
+    save_checkpoint(path, other, gf.optim.SGD(other.parameters(), lr=0.1, momentum=0.9))
     before = snapshot()
-    check(lambda: gf.load(path, model, optimizer), StateDictError, RuntimeError, str(path),
+    check(lambda: load_checkpoint(path, model, optimizer), StateDictError, RuntimeError, str(path),
           "'0.weight': shape (5, 3)")
     _assert_untouched(before, snapshot())
 
@@ -669,9 +671,9 @@ def test_checkpoint_whose_optimizer_state_does_not_fit_restores_the_model(tmp_pa
         for p in twin.parameters():
             p.fill_(5.0)
     path = tmp_path / "adam.safetensors"
-    gf.save(path, twin, adam)
+    save_checkpoint(path, twin, adam)
     before = snapshot()
-    check(lambda: gf.load(path, model, optimizer), StateDictError, RuntimeError, str(path),
+    check(lambda: load_checkpoint(path, model, optimizer), StateDictError, RuntimeError, str(path),
           "SGD")
     _assert_untouched(before, snapshot())
 
@@ -802,7 +804,7 @@ def leak(call, error, builtin, *phrases, id, state=lambda: None):
     return pytest.param(call, error, builtin, phrases, state, id=id)
 
 
-def _values(*tensors):
+def _tensor_values(*tensors):
     return lambda: [t.numpy().copy() for t in tensors]
 
 
@@ -813,14 +815,14 @@ def _keys(container):
 RAW_LEAKS = [
     # reductions and shape ops
     leak(lambda: EMPTY.max(), ShapeError, ValueError, "max", "(0,)", "no elements", id="max-of-empty",
-         state=_values(EMPTY)),
+         state=_tensor_values(EMPTY)),
     leak(lambda: EMPTY.amax(0), ShapeError, ValueError, "max", "(0,)", "dim 0",
          id="amax-of-empty"),
     leak(lambda: EMPTY.argmax(), ShapeError, ValueError, "argmax", "(0,)", id="argmax-of-empty"),
     leak(lambda: gf.zeros(3, 0).min(1), ShapeError, ValueError, "min", "(3, 0)", "dim 1",
          id="min-along-empty-dim"),
     leak(lambda: THREE.sum(dim=(0, 0)), ShapeError, ValueError, "sum", "(0, 0)", "twice",
-         id="sum-repeated-dim", state=_values(THREE)),
+         id="sum-repeated-dim", state=_tensor_values(THREE)),
     leak(lambda: gf.ones(6).reshape(-2, -3), ShapeError, ValueError, "reshape", "(-2, -3)",
          "at most one -1", id="reshape-negative-sizes"),
     leak(lambda: gf.ones(6).reshape(2.0, 3), ShapeError, ValueError, "reshape", "2.0", "float",
@@ -837,19 +839,19 @@ RAW_LEAKS = [
          "'float64' is a dtype, not a device", "gf.float64", id="to-dtype-name"),
     # setitem: nothing written
     leak(lambda: THREE.__setitem__(3, 1.0), IndexingError, IndexError, "setitem", "index 3",
-         "size 3", id="setitem-out-of-range", state=_values(THREE)),
+         "size 3", id="setitem-out-of-range", state=_tensor_values(THREE)),
     leak(lambda: THREE.__setitem__(gf.tensor([True, False]), 5.0), IndexingError, IndexError,
-         "setitem", "mask of shape (2,)", "(3,)", id="setitem-mask-shape", state=_values(THREE)),
+         "setitem", "mask of shape (2,)", "(3,)", id="setitem-mask-shape", state=_tensor_values(THREE)),
     leak(lambda: INTS.__setitem__(0, NAN), OutOfRangeError, ValueError, "setitem", "nan",
-         "int64", id="setitem-nan-into-int", state=_values(INTS)),
+         "int64", id="setitem-nan-into-int", state=_tensor_values(INTS)),
     leak(lambda: THREE.__setitem__(slice(None, None, 0), 5.0), IndexingError, IndexError,
-         "step 0", id="setitem-step-zero", state=_values(THREE)),
+         "step 0", id="setitem-step-zero", state=_tensor_values(THREE)),
     # arithmetic and norms
     leak(lambda: BYTES + 300, OutOfRangeError, OverflowError, "add", "300", "uint8", "0..255",
-         id="uint8-plus-300", state=_values(BYTES)),
+         id="uint8-plus-300", state=_tensor_values(BYTES)),
     leak(lambda: INTS * 2 ** 70, OutOfRangeError, OverflowError, "mul", "int64",
-         id="int64-times-2**70", state=_values(INTS)),
-    leak(lambda: THREE.norm(p="fro"), ConfigError, ValueError, "norm", "'fro'", id="norm-p-str"),
+         id="int64-times-2**70", state=_tensor_values(INTS)),
+    leak(lambda: THREE.norm(p="two"), ConfigError, ValueError, "norm", "'two'", id="norm-p-str"),
     # creation functions
     leak(lambda: gf.zeros(2 ** 40, 2 ** 40), AllocationError, MemoryError, "full",
          "(1099511627776, 1099511627776)", "float32", "bytes", id="zeros-too-large"),
@@ -887,7 +889,7 @@ RAW_LEAKS = [
     leak(lambda: nn.Dropout("0.5"), ArgumentTypeError, TypeError, "Dropout", "'0.5'", "str",
          id="dropout-string-p"),
     leak(lambda: F.dropout(THREE, "0.5"), ArgumentTypeError, TypeError, "dropout", "'0.5'",
-         id="functional-dropout-string-p", state=_values(THREE)),
+         id="functional-dropout-string-p", state=_tensor_values(THREE)),
     leak(lambda: nn.Dropout(1.5), ConfigError, ValueError, "Dropout", "1.5",
          id="dropout-p-out-of-range"),
     leak(lambda: nn.Conv2d(2, 2, 3, groups=0), ConfigError, ValueError, "Conv2d", "groups",

@@ -9,8 +9,13 @@ from gradflow import dtypes as _dt
 from gradflow import random as _random
 from gradflow.backends import get_backend
 from gradflow.backends.host import as_host_array, default_dtype_for
-from gradflow.errors import AllocationError, ArgumentTypeError, ConfigError, DTypeError, \
-    OutOfRangeError
+from gradflow.errors import (
+    AllocationError,
+    ArgumentTypeError,
+    ConfigError,
+    DTypeError,
+    OutOfRangeError,
+)
 from gradflow.tensor import Tensor
 
 
@@ -50,7 +55,7 @@ def check_fits(values, dtype: _dt.DType, op: str) -> None:
         return
     low, high = _integer_range(dtype)
     if isinstance(values, numbers.Real):
-        if values != values or values in (math.inf, -math.inf):
+        if isinstance(values, float) and not math.isfinite(values):
             raise OutOfRangeError(f"{op}: {values} cannot be stored in {dtype.name}: an "
                                   "integer dtype holds no NaN or infinity")
         if not low <= values <= high:
@@ -60,8 +65,7 @@ def check_fits(values, dtype: _dt.DType, op: str) -> None:
     if values.size == 0 or values.dtype.kind not in "fiu":
         return
     if values.dtype.kind == "f":
-        finite = values == values
-        finite &= (values != math.inf) & (values != -math.inf)
+        finite = abs(values) < math.inf  # False for NaN and both infinities
         if not finite.all():
             check_fits(float(values[~finite].reshape(-1)[0]), dtype, op)
     smallest, largest = values.min(), values.max()

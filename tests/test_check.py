@@ -11,8 +11,14 @@ from gradflow import nn
 from gradflow.autograd.function import Function
 from gradflow.errors import BackendUnavailableError, ConfigError
 from gradflow.testing import (
-    GradcheckError, assert_close, check, compare_devices, compare_training, gradcheck,
-    gradgradcheck, registry,
+    GradcheckError,
+    assert_close,
+    check,
+    compare_devices,
+    compare_training,
+    gradcheck,
+    gradgradcheck,
+    registry,
 )
 from gradflow.testing.devices import UnknownDeviceError
 from gradflow.testing.registry import OpSpec, Sample

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import functools
 from collections import namedtuple
 
@@ -304,7 +303,7 @@ def norm(x: Tensor, p: float = 2.0, dim=None, keepdim: bool = False, *, dtype=No
 
     if p is None or p == "fro":
         p = 2.0
-    if not isinstance(p, (int, float)) or isinstance(p, bool) or p != p:
+    if not isinstance(p, (int, float)) or isinstance(p, bool) or not p >= -float("inf"):
         raise ConfigError(f"norm: p must be a number (0, 1, 2, inf, -inf, ...) or 'fro', "
                           f"got {p!r}")
     if dtype is not None:

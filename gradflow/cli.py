@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="comma-separated devices, or 'all' for every available one")
     check.add_argument("--allow-missing", action="store_true",
                        help="report unavailable devices as missing instead of failing")
+    check.add_argument("--require-gpu", action="store_true",
+                       help="fail unless a CUDA device was checked (even with --allow-missing)")
     check.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     check.add_argument("--json", action="store_true")
 
@@ -163,7 +165,8 @@ class _null:
 def cmd_check(args) -> int:
     from gradflow.testing.check import run_check
 
-    report = run_check(args.devices, args.dtype, allow_missing=args.allow_missing)
+    report = run_check(args.devices, args.dtype, allow_missing=args.allow_missing,
+                       require_gpu=args.require_gpu)
     if args.json:
         print(json.dumps(report.as_dict(), indent=1))
     else:

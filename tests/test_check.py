@@ -113,6 +113,16 @@ def test_check_allow_missing_reports_the_device_as_missing_not_passed(small_regi
 
 
 @no_gpu
+def test_check_require_gpu_fails_without_one_even_when_missing_devices_are_allowed(
+        small_registry, capsys):
+    from gradflow.cli import main
+
+    assert main(["check", "--devices", "cpu", "--require-gpu", "--allow-missing"]) == 1
+    out = capsys.readouterr().out
+    assert "cuda" in out and "FAIL: missing" in out
+
+
+@no_gpu
 def test_check_that_checked_nothing_is_not_a_pass(small_registry, capsys):
     from gradflow.cli import main
 

@@ -31,3 +31,5 @@ from gradflow.random import Generator, get_rng_state, set_rng_state
 __version__ = "0.1.0"
 from gradflow.checkpoint import load, save  # noqa: E402
 from gradflow import data, nn, optim  # noqa: E402,F401  (gf.nn, gf.optim, gf.data)
+from gradflow import amp  # noqa: E402,F401  (gf.amp.GradScaler)
+from gradflow.amp import autocast  # noqa: E402

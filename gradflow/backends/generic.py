@@ -226,6 +226,10 @@ class Backend:
         """`array` (conv2d_forward's columns) is no longer needed: a backend may reuse its
         memory for the next columns of that shape. Nothing happens here."""
 
+    def matmul(self, a, b):
+        """a @ b, in a's dtype (the ops' one entry to matrix products)."""
+        return self._matmul(a, b)
+
     def _matmul(self, a, b, scratch: str | None = None):
         """a @ b; with `scratch`, the product is a temporary (see _scratch)."""
         return self.xp.matmul(a, b)
@@ -424,7 +428,7 @@ class Backend:
             product = xp.sum(self._matmul(g, xp.matrix_transpose(cols), "conv.weight_grads"),
                              axis=0)
         else:
-            product = xp.matmul(g, xp.matrix_transpose(cols))
+            product = self.matmul(g, xp.matrix_transpose(cols))
         return xp.reshape(product, tuple(weight_shape))
 
     def conv2d_backward_bias(self, grad):

@@ -6,7 +6,7 @@ from gradflow.ops.elementwise import (
     log, logical_and, logical_not, logical_or, lt, maximum, minimum, mul, ne, neg, pow, rdiv,
     reciprocal, relu, rpow, rsub, sigmoid, sign, sin, sqrt, square, sub, tanh, where,
 )
-from gradflow.ops.linalg import matmul
+from gradflow.ops.linalg import bmm, matmul
 from gradflow.ops.reduce import (
     all, amax, amin, any, argmax, argmin, logsumexp, max, mean, min, norm, std, sum, sum_to, var,
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from gradflow.amp import autocast_inputs
 from gradflow.autograd.function import Function, mismatch_error
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.errors import ConfigError, DTypeError
@@ -153,6 +154,7 @@ def rdiv(a: Tensor, b) -> Tensor:
 
 def pow(x: Tensor, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
     """x ** exponent; a tensor exponent goes through exp(exponent * log(x))."""
+    x, exponent = autocast_inputs("pow", x, exponent)
     if isinstance(exponent, SCALARS):
         if x.data.dtype not in x.backend.float_dtypes:
             x = cast(x, x.backend.default_float)
@@ -415,11 +417,13 @@ def _float_input(x: Tensor, op: str) -> Tensor:
 
 def exp(x: Tensor) -> Tensor:
     """Elementwise e**x."""
+    (x,) = autocast_inputs("exp", x)
     return Exp.apply(_float_input(x, "exp"))
 
 
 def log(x: Tensor) -> Tensor:
     """Elementwise natural logarithm (an integer input is converted to float32)."""
+    (x,) = autocast_inputs("log", x)
     return Log.apply(_float_input(x, "log"))
 
 

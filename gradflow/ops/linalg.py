@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gradflow.amp import autocast_inputs
 from gradflow.autograd.function import Function
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.errors import ShapeError
@@ -14,7 +15,7 @@ class MatMul(Function):
     reads_for = ((1,), (0,))  # a is read only for b's gradient, b only for a's
 
     def forward(self, a, b):
-        return self.backend.xp.matmul(a, b)
+        return self.backend.matmul(a, b)
 
     def backward(self, grad):
         from gradflow.ops.shape import reshape, transpose, unsqueeze
@@ -51,7 +52,7 @@ class Linear(Function):
 
     def forward(self, x, weight, bias):
         xp = self.backend.xp
-        out = xp.matmul(x, xp.permute_dims(weight, (1, 0)))
+        out = self.backend.matmul(x, xp.permute_dims(weight, (1, 0)))
         if bias is None:
             return out
         if self.backend.inplace:
@@ -81,12 +82,12 @@ def _linear_grads(backend, grad, x, weight, needs):
     """Linear.backward's gradients as Tensors, computed on arrays (nothing recorded)."""
     xp = backend.xp
     wrap = Tensor._wrap
-    grad_x = wrap(xp.matmul(grad, weight), backend) if needs[0] else None
+    grad_x = wrap(backend.matmul(grad, weight), backend) if needs[0] else None
     grad_w = grad_b = None
     if needs[1]:
         rows = xp.reshape(grad, (-1, weight.shape[0]))
-        grad_w = wrap(xp.matmul(xp.permute_dims(rows, (1, 0)),
-                                xp.reshape(x, (-1, weight.shape[1]))), backend)
+        grad_w = wrap(backend.matmul(xp.permute_dims(rows, (1, 0)),
+                                     xp.reshape(x, (-1, weight.shape[1]))), backend)
     if needs[2]:
         lead = tuple(range(grad.ndim - 1))
         grad_b = wrap(xp.sum(grad, axis=lead) if lead else grad, backend)
@@ -102,6 +103,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             + ("" if bias is None else f" and a bias of shape {bias.shape}")
             + f" (the last input dimension must be {weight.shape[1]}, the bias "
             f"({weight.shape[0]},))")
+    x, weight, bias = autocast_inputs("linear", x, weight, bias)
     if x.dtype != weight.dtype:
         x, weight = promote(x, weight)
     if bias is not None and bias.dtype != weight.dtype:
@@ -134,6 +136,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         raise ShapeError(
             f"matmul: shapes {a.shape} and {b.shape} do not multiply ({k_a} != {k_b})"
         )
+    a, b = autocast_inputs("matmul", a, b)
     if a.data.dtype != b.data.dtype:
         a, b = promote(a, b)
     try:
@@ -141,3 +144,17 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     except ValueError as exc:
         raise ShapeError(f"matmul: batch shapes of {a.shape} and {b.shape} do not broadcast "
                          f"({exc})") from None
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """Batched matrix product of (B, n, k) and (B, k, m) tensors (no broadcasting).
+
+    Example:
+        >>> gf.bmm(gf.ones(2, 3, 4), gf.ones(2, 4, 5)).shape
+        (2, 3, 5)
+    """
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise ShapeError(f"bmm: expects (B, n, k) and (B, k, m) tensors, got shapes {a.shape} "
+                         f"and {b.shape}")
+    a, b = autocast_inputs("bmm", a, b)
+    return matmul(a, b)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 from collections import namedtuple
 
+from gradflow.amp import autocast_inputs
 from gradflow.autograd.function import Function
 from gradflow.ops._util import normalize_dims
 from gradflow.tensor import Tensor
@@ -85,6 +86,7 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  #
         >>> gf.ones(2, 3).sum(dim=1).tolist()
         [3.0, 3.0]
     """
+    (x,) = autocast_inputs("sum", x)
     if dtype is not None:
         x = x.to(dtype)
     elif x.dtype.name == "bool":
@@ -103,6 +105,7 @@ def _count(x: Tensor, dims) -> int:
 
 def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Arithmetic mean over `dim`."""
+    (x,) = autocast_inputs("mean", x)
     dims = normalize_dims(dim, x.ndim, "mean")
     if not x.dtype.is_floating_point:
         x = x.float()
@@ -228,6 +231,7 @@ def norm(x: Tensor, p: float = 2.0, dim=None, keepdim: bool = False) -> Tensor:
     from gradflow.ops.elementwise import abs as absolute
     from gradflow.ops.elementwise import sqrt
 
+    (x,) = autocast_inputs("norm", x)
     if p == 2.0:
         return sqrt(sum(x * x, dim, keepdim))
     if p == float("inf"):

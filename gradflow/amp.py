@@ -340,9 +340,7 @@ class GradScaler:
 
 
 def _unscale_grads(optimizer, inv_scale: float) -> bool:
-    """Multiply every gradient by inv_scale in place; True when any is inf or NaN."""
-    from gradflow.nn.utils import _scale
-
+    """Multiply every gradient by inv_scale; True when any is inf or NaN."""
     bad = {}  # backend -> 0-d bool array: any non-finite so far (one host sync per device)
     for group in optimizer.param_groups:
         for param in group["params"]:
@@ -353,7 +351,9 @@ def _unscale_grads(optimizer, inv_scale: float) -> bool:
                 raise DTypeError(f"GradScaler: a float16 gradient (parameter of shape "
                                  f"{param.shape}) cannot be unscaled; keep the parameters in "
                                  f"float32 and let autocast cast them")
-            _scale(grad, inv_scale)
+            # NOTE: out of place: a gradient may be a read-only broadcast view (of a sum's)
+            grad.data = grad.data * inv_scale
+            grad._version += 1
             xp = grad.backend.xp
             nonfinite = xp.logical_not(xp.all(xp.isfinite(grad.data)))
             previous = bad.get(grad.backend)

@@ -23,10 +23,21 @@ FORMAT_NAME = "gradflow"
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
-# NOTE: NumPy has no bfloat16: BF16 is read as raw uint16 bits, written from ml_dtypes.bfloat16.
+
+
+def _bfloat16_or_bits() -> np.dtype:
+    try:
+        import ml_dtypes
+    except ImportError:
+        return np.dtype("<u2")
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+# NOTE: NumPy has no bfloat16: BF16 is read as ml_dtypes.bfloat16 when ml_dtypes is installed,
+# else as raw uint16 bits; it is written from ml_dtypes.bfloat16.
 _DTYPES = {code: np.dtype(numpy_code) for code, numpy_code in [
     ("BOOL", "?"), ("U8", "u1"), ("I8", "i1"), ("U16", "<u2"), ("I16", "<i2"), ("F16", "<f2"),
-    ("BF16", "<u2"), ("U32", "<u4"), ("I32", "<i4"), ("F32", "<f4"), ("U64", "<u8"),
+    ("BF16", _bfloat16_or_bits()), ("U32", "<u4"), ("I32", "<i4"), ("F32", "<f4"), ("U64", "<u8"),
     ("I64", "<i8"), ("F64", "<f8")]}
 _CODES = {dtype.str: code for code, dtype in _DTYPES.items() if code != "BF16"}
 _RESERVED_METADATA = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION)}
@@ -87,7 +98,8 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], di
         path: the file to read.
 
     Returns:
-        (arrays, metadata): writable NumPy arrays by name (BF16 as raw uint16 bits), str -> str
+        (arrays, metadata): writable NumPy arrays by name (BF16 as ml_dtypes.bfloat16, or raw
+        uint16 bits without ml_dtypes), str -> str
         metadata. A missing, damaged, foreign or too new file raises CheckpointError naming it.
 
     Example:

@@ -137,12 +137,17 @@ def test_metadata_round_trip_and_reserved_keys(tmp_path):
         io.write_safetensors(path, {}, metadata={"format_version": "2"})
 
 
-def test_bf16_is_read_as_raw_uint16_bits(tmp_path):
+def test_bf16_is_read_as_bfloat16_or_raw_uint16_bits(tmp_path):
     path = tmp_path / "bf16.safetensors"
     bits = np.array([0x3F80, 0xC000, 0x7FC0], "<u2")  # 1.0, -2.0, nan in bfloat16
     write_raw(path, {"h": {"dtype": "BF16", "shape": [3], "data_offsets": [0, 6]}}, bits.tobytes())
     loaded = io.read_safetensors(path)[0]["h"]
-    assert loaded.dtype == np.uint16 and loaded.tolist() == bits.tolist()
+    try:  # bfloat16 with ml_dtypes, else the bits as they are
+        import ml_dtypes
+    except ImportError:
+        assert loaded.dtype == np.uint16 and loaded.tolist() == bits.tolist()
+    else:
+        assert loaded.dtype == ml_dtypes.bfloat16 and loaded.view(np.uint16).tolist() == bits.tolist()
 
 
 @pytest.mark.parametrize("arrays, metadata, error, phrase", [

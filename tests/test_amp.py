@@ -341,3 +341,31 @@ def test_cnn_trains_under_autocast_within_a_point_of_float32(device, low, float3
     accuracy = _train_digits_cnn(device, low)
     assert float32_accuracy[device] > 0.9
     assert abs(accuracy - float32_accuracy[device]) <= 0.01, (accuracy, float32_accuracy)
+
+
+# -- fit and the CLI -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("low", LOW, ids=lambda d: d.name)
+def test_fit_with_amp_trains_and_keeps_float32_parameters(low, tmp_path):
+    from gradflow.data import DataLoader, TensorDataset
+    from gradflow.train import fit
+
+    gf.manual_seed(0)
+    x = gf.randn(64, 6)
+    y = (x[:, 0] > 0).long()
+    model = gf.nn.Sequential(gf.nn.Linear(6, 16), gf.nn.ReLU(), gf.nn.Linear(16, 2))
+    opt = gf.optim.Adam(model.parameters(), lr=0.05)
+    loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True, seed=0)
+    history = fit(model, loader, opt, gf.nn.CrossEntropyLoss(), 8, clip_grad_norm=1.0,
+                  progress=False, plots=False, log=lambda *a: None, amp=True, amp_dtype=low)
+    assert history["train_accuracy"][-1] > 0.9
+    assert all(p.dtype is gf.float32 for p in model.parameters())
+
+
+def test_cli_train_amp_options(tmp_path, capsys):
+    from gradflow.cli import main
+
+    assert main(["train", "--dataset", "digits", "--model", "mlp", "--device", "cpu",
+                 "--epochs", "1", "--no-progress", "--amp", "--amp-dtype", "bfloat16",
+                 "--out", str(tmp_path)]) == 0
+    assert "test accuracy" in capsys.readouterr().out

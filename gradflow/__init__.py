@@ -42,8 +42,8 @@ from gradflow.backends.threads import get_num_threads, set_num_threads
 __version__ = "0.1.0"
 from gradflow.checkpoint import load, save  # noqa: E402
 from gradflow import data, linalg, nn, optim  # noqa: E402,F401  (gf.nn, gf.optim, ...)
-from gradflow import amp  # noqa: E402,F401  (gf.amp.GradScaler)
-from gradflow.amp import autocast  # noqa: E402
+from gradflow import amp  # (gf.amp.GradScaler)
+from gradflow.amp import autocast
 
 # NOTE: the modules behind the names above are not part of the namespace (gf.creation,
 # gf.checkpoint, ...); Python sets them as attributes when they are first imported.

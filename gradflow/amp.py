@@ -25,8 +25,8 @@ from gradflow.autograd.grad_mode import state as _state
 from gradflow.errors import ConfigError, DTypeError
 from gradflow.tensor import Tensor
 
-__all__ = ["autocast", "GradScaler", "POLICY", "autocast_inputs", "is_autocast_enabled",
-           "get_autocast_dtype"]
+__all__ = ["POLICY", "GradScaler", "autocast", "autocast_inputs", "get_autocast_dtype",
+           "is_autocast_enabled"]
 
 LOWER, FLOAT32 = "lower", "float32"
 POLICY = {

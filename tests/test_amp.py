@@ -226,7 +226,8 @@ def _scaler_run(make_scaler, steps, overflow_steps, framework):
 
 def test_grad_scaler_equals_torch_step_for_step():
     torch = pytest.importorskip("torch")
-    options = dict(init_scale=2.0**10, growth_factor=2.0, backoff_factor=0.5, growth_interval=3)
+    options = {"init_scale": 2.0**10, "growth_factor": 2.0, "backoff_factor": 0.5,
+               "growth_interval": 3}
     overflow = {2, 3, 9, 15}
     ours, our_params, our_state = _scaler_run(lambda: GradScaler(**options), 20, overflow, "gf")
     theirs, their_params, their_state = _scaler_run(
@@ -289,8 +290,8 @@ def test_grad_scaler_misuse_and_state_dict():
     assert off.scale(loss) is loss and off.state_dict() == {} and off.get_scale() == 1.0
     with pytest.raises(RuntimeError, match="empty"):
         GradScaler().load_state_dict({})
-    for bad in (dict(growth_factor=1.0), dict(backoff_factor=1.0), dict(growth_interval=0),
-                dict(init_scale=0.0)):
+    for bad in ({"growth_factor": 1.0}, {"backoff_factor": 1.0}, {"growth_interval": 0},
+                {"init_scale": 0.0}):
         with pytest.raises(ConfigError):
             GradScaler(**bad)
     half = gf.zeros(2, dtype=gf.float16, requires_grad=True)
@@ -314,7 +315,8 @@ def _train_digits_cnn(device, dtype, steps=600, batch=64):
     model = cnn(1, 8, 10, widths=(8, 16), hidden=32).to(device)
     opt = gf.optim.Adam(model.parameters(), lr=5e-3)
     scaler = GradScaler(enabled=dtype is gf.float16)
-    region = dict(device_type=_kind(device), dtype=dtype or gf.float16, enabled=dtype is not None)
+    region = {"device_type": _kind(device), "dtype": dtype or gf.float16,
+              "enabled": dtype is not None}
     for step in range(steps):
         i = (step * batch) % (1400 - batch)
         with autocast(**region):

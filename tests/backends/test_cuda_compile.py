@@ -83,7 +83,7 @@ def _fake_cupy(launches: list):
 
 
 def _parameters(source: str) -> list[str]:
-    declared = re.search(r"__global__ void \w+\((.*?)\)", source, re.S).group(1)
+    declared = re.search(r"__global__ void \w+\((.*?)\)", source, re.DOTALL).group(1)
     return [p.strip().rsplit(" ", 1)[0] for p in declared.split(",")]
 
 
@@ -94,7 +94,10 @@ def test_launch_arguments_match_the_kernel_parameters(monkeypatch, dtype):
     cupy_backend._raw_kernel.cache_clear()
     backend = object.__new__(cupy_backend.CupyBackend)
     backend._cupy, backend.device = sys.modules["cupy"], _NullContext()
-    ones = lambda: _FakeArray(np.ones(5, dtype))  # noqa: E731
+
+    def ones():
+        return _FakeArray(np.ones(5, dtype))
+
     backend.sgd_step(ones(), ones(), None, 0.1, 0.0, 0.0, False, 0.0, False)
     backend.sgd_step(ones(), ones(), None, 0.1, 0.9, 0.0, True, 0.01, False)
     for amsgrad in (False, True):

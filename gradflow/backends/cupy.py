@@ -36,6 +36,24 @@ class CupyBackend(Backend):
 
         self._cupy = cupy
         super().__init__(f"cuda:{index}", xp_cupy, cupy.cuda.Device(index))
+        self._add_bfloat16()
+
+    def _add_bfloat16(self) -> None:
+        """bfloat16 (ml_dtypes' NumPy dtype) where this CuPy version makes arrays of it."""
+        from gradflow import dtypes
+        from gradflow.backends.numpy import bfloat16_dtype
+
+        bfloat16 = bfloat16_dtype()
+        if bfloat16 is None:
+            return
+        try:
+            with self.device:
+                self._cupy.zeros(1, dtype=bfloat16)
+        except (TypeError, ValueError, NotImplementedError):  # CuPy without bfloat16
+            return
+        self.to_xp[dtypes.bfloat16] = bfloat16
+        self.from_xp[bfloat16] = dtypes.bfloat16
+        self.float_dtypes = self.float_dtypes | {bfloat16}
 
     def from_host(self, host, dtype=None):
         xp_dtype = None if dtype is None else self.xp_dtype(dtype)

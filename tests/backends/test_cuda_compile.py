@@ -8,8 +8,11 @@ makes that a failure.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
+import shutil
+import subprocess
 import sys
 import types
 
@@ -82,6 +85,15 @@ def _fake_cupy(launches: list):
     return fake
 
 
+def _fake_backend(monkeypatch, launches: list):
+    """A CupyBackend on the fake CuPy: its kernel launches are recorded, not run."""
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(launches))
+    monkeypatch.setattr(cupy_backend, "_raw_kernel", cupy_backend._raw_kernel.__wrapped__)
+    backend = object.__new__(cupy_backend.CupyBackend)
+    backend._cupy, backend.device = sys.modules["cupy"], _NullContext()
+    return backend
+
+
 def _parameters(source: str) -> list[str]:
     declared = re.search(r"__global__ void \w+\((.*?)\)", source, re.DOTALL).group(1)
     return [p.strip().rsplit(" ", 1)[0] for p in declared.split(",")]
@@ -90,10 +102,7 @@ def _parameters(source: str) -> list[str]:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_launch_arguments_match_the_kernel_parameters(monkeypatch, dtype):
     launches = []
-    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(launches))
-    cupy_backend._raw_kernel.cache_clear()
-    backend = object.__new__(cupy_backend.CupyBackend)
-    backend._cupy, backend.device = sys.modules["cupy"], _NullContext()
+    backend = _fake_backend(monkeypatch, launches)
 
     def ones():
         return _FakeArray(np.ones(5, dtype))
@@ -103,7 +112,6 @@ def test_launch_arguments_match_the_kernel_parameters(monkeypatch, dtype):
     for amsgrad in (False, True):
         backend.adam_step(ones(), ones(), ones(), ones(), ones() if amsgrad else None, 3, 1e-3,
                           0.9, 0.999, 1e-8, 0.01, amsgrad, False, True)
-    cupy_backend._raw_kernel.cache_clear()
     char = np.dtype(dtype).char
     assert [name for name, _, _ in launches] == [
         f"gradflow_{k}_{char}" for k in ("sgd", "sgd_momentum", "adam", "amsgrad")]
@@ -116,6 +124,80 @@ def test_launch_arguments_match_the_kernel_parameters(monkeypatch, dtype):
                 assert isinstance(arg, _FakeArray) and arg.dtype == dtype, (name, declared)
             else:
                 assert type(arg) is scalar_of[declared], (name, declared, type(arg))
+
+
+# -- the kernels' arithmetic, run on the CPU: the same sources compiled by g++ ----------------
+
+# NOTE: one thread (block 0 of 1, thread 0 of 1): the grid-stride loop then visits every
+# element in order, so the CUDA body runs as plain C++.
+_CPU_PRELUDE = """#include <cmath>
+using std::sqrt;
+#define __global__
+struct Index { long long x; };
+static const Index blockIdx = {0}, threadIdx = {0}, blockDim = {1}, gridDim = {1};
+"""
+_CTYPES = {np.float32: ctypes.c_float, np.float64: ctypes.c_double, np.bool_: ctypes.c_bool,
+           np.int64: ctypes.c_longlong}
+
+
+def _cpu_kernel(source: str, name: str, workdir):
+    path = workdir / f"{name}.so"
+    if not path.exists():
+        subprocess.run(["g++", "-O1", "-shared", "-fPIC", "-x", "c++", "-", "-o", str(path)],
+                       input=(_CPU_PRELUDE + source).encode(), check=True, capture_output=True)
+    return getattr(ctypes.CDLL(str(path)), name)
+
+
+def _run_on_cpu(launches, workdir):
+    for name, source, args in launches:
+        kernel = _cpu_kernel(source, name, workdir)
+        kernel(*[a.array.ctypes.data_as(ctypes.c_void_p) if isinstance(a, _FakeArray)
+                 else _CTYPES[type(a)](a) for a in args])
+
+
+STEPS = [
+    ("sgd_step", {"lr": 0.1, "momentum": 0.0, "dampening": 0.0, "nesterov": False,
+                  "weight_decay": 0.1, "maximize": True}, [None]),
+    ("sgd_step", {"lr": 0.1, "momentum": 0.9, "dampening": 0.1, "nesterov": False,
+                  "weight_decay": 0.01, "maximize": False}, ["buffer"]),
+    ("sgd_step", {"lr": 0.1, "momentum": 0.9, "dampening": 0.0, "nesterov": True,
+                  "weight_decay": 0.0, "maximize": False}, [None]),  # first step: copies
+    ("adam_step", {"step": 3, "lr": 0.01, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8,
+                   "weight_decay": 0.1, "amsgrad": True, "maximize": True,
+                   "decoupled_weight_decay": False}, ["m", "v", "vmax"]),
+    ("adam_step", {"step": 1, "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                   "weight_decay": 0.1, "amsgrad": False, "maximize": False,
+                   "decoupled_weight_decay": True}, ["m", "v", None]),
+]
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs g++ to run the kernels on the CPU")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("name", "options", "states"), STEPS,
+                         ids=[f"{s[0]}-{i}" for i, s in enumerate(STEPS)])
+def test_kernel_arithmetic_matches_the_generic_step(monkeypatch, tmp_path, name, options, states,
+                                                   dtype):
+    from gradflow.backends import get_backend
+    from gradflow.backends.generic import Backend
+
+    rng = np.random.default_rng(5)
+    param, grad = rng.standard_normal((2, 40)).astype(dtype)
+    state = [None if s is None else rng.uniform(0.5, 1.5, 40).astype(dtype) for s in states]
+    launches = []
+    backend = _fake_backend(monkeypatch, launches)
+    wrap = _FakeArray
+    fast = getattr(backend, name)(wrap(param.copy()), wrap(grad.copy()),
+                                  *[None if s is None else wrap(s.copy()) for s in state],
+                                  **options)
+    assert launches
+    _run_on_cpu(launches, tmp_path)
+    generic = getattr(Backend, name)(get_backend("cpu"), param.copy(), grad.copy(),
+                                     *[None if s is None else s.copy() for s in state], **options)
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    for ours, reference in zip(fast, generic):
+        assert (ours is None) == (reference is None)
+        if ours is not None:
+            np.testing.assert_allclose(ours.array, reference, rtol=rtol, atol=rtol * 1e-2)
 
 
 class _NullContext:

@@ -97,10 +97,10 @@ def _to(value, dtype, op: str):
         raise DTypeError(f"{op}: {exc}") from None
 
 
-def _binary(cls, a, b, op: str, *, floating: bool = False):
+def _binary(cls, a, b, op: str, *, floating: bool = False, **params):
     a, b = _operands(a, b, op, floating=floating)
     try:
-        return cls.apply(a, b)
+        return cls.apply(a, b, **params)
     except (ValueError, TypeError) as exc:
         raise reraise(op, exc, a, b) from None
 
@@ -627,14 +627,12 @@ def erf(x: Tensor) -> Tensor:
 
 def maximum(a: Tensor, b) -> Tensor:
     """Elementwise maximum with broadcasting."""
-    a, b = _operands(a, b, "maximum")
-    return Maximum.apply(a, b, low=False)
+    return _binary(Maximum, a, b, "maximum", low=False)
 
 
 def minimum(a: Tensor, b) -> Tensor:
     """Elementwise minimum with broadcasting."""
-    a, b = _operands(a, b, "minimum")
-    return Maximum.apply(a, b, low=True)
+    return _binary(Maximum, a, b, "minimum", low=True)
 
 
 def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names

@@ -56,4 +56,5 @@ def default_dtype_for(array: np.ndarray, from_python: bool) -> _dt.DType:
     if from_python:
         return _dt.float32
     name = array.dtype.name
-    return _dt.by_name(name) if name in ("float16", "bfloat16", "float32", "float64") else _dt.float32
+    kept = ("float16", "bfloat16", "float32", "float64")
+    return _dt.by_name(name) if name in kept else _dt.float32

@@ -6,6 +6,7 @@ import functools
 import math
 
 from gradflow.backends.generic import Backend
+from gradflow.backends.strided import strided_im2col
 from gradflow.errors import BackendUnavailableError
 
 INSTALL_HINT = "pip install cupy-cuda12x (CUDA 12) or cupy-cuda13x (CUDA 13)"
@@ -70,19 +71,18 @@ class CupyBackend(Backend):
     # -- convolution: the columns in one copy from a strided view, as on the CPU --
 
     def im2col(self, x, kernel, stride, padding, dilation, batch_major=False, wide=False):
-        from gradflow.backends.numpy import strided_im2col
-
         with self.device:
             return strided_im2col(self, self._cupy, x, kernel, stride, padding, dilation,
                                   batch_major, wide)
 
     # -- optimizer steps: the generic math fused into one kernel per parameter --
 
-    def sgd_step(self, param, grad, momentum_buffer, lr, momentum, dampening, nesterov,
-                 weight_decay, maximize):
+    def sgd_step(self, param, grad, momentum_buffer, options):
+        lr, momentum, dampening = options["lr"], options["momentum"], options["dampening"]
+        nesterov, weight_decay = options["nesterov"], options["weight_decay"]
+        maximize = options["maximize"]
         if param.dtype.char not in "fd" or not _contiguous(param, momentum_buffer):
-            return super().sgd_step(param, grad, momentum_buffer, lr, momentum, dampening,
-                                    nesterov, weight_decay, maximize)
+            return super().sgd_step(param, grad, momentum_buffer, options)
         with self.device:
             grad = self._cupy.ascontiguousarray(grad, dtype=param.dtype)
             if momentum == 0:
@@ -95,13 +95,15 @@ class CupyBackend(Backend):
                     1 - dampening, nesterov, first, momentum_buffer)
         return param, momentum_buffer
 
-    def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
-                  beta2, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay):
+    def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, options):
+        lr, (beta1, beta2), eps = options["lr"], options["betas"], options["eps"]
+        weight_decay, amsgrad = options["weight_decay"], options["amsgrad"]
+        maximize = options["maximize"]
+        decoupled_weight_decay = options.get("decoupled_weight_decay", False)
         if param.dtype.char not in "fd" or not _contiguous(param, exp_avg, exp_avg_sq,
                                                             max_exp_avg_sq):
-            return super().adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr,
-                                     beta1, beta2, eps, weight_decay, amsgrad, maximize,
-                                     decoupled_weight_decay)
+            return super().adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step,
+                                     options)
         decoupled = decoupled_weight_decay and weight_decay != 0
         decay = 1 - lr * weight_decay if decoupled else 1.0
         l2 = 0.0 if decoupled else weight_decay

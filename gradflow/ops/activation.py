@@ -9,6 +9,7 @@ from gradflow.tensor import Tensor
 
 
 class Softmax(Function):
+    params = ("dim",)
     saves_output = True
 
     def forward(self, x):
@@ -26,6 +27,7 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    params = ("dim",)
     saves_output = True
 
     def forward(self, x):

@@ -107,11 +107,14 @@ def test_launch_arguments_match_the_kernel_parameters(monkeypatch, dtype):
     def ones():
         return _FakeArray(np.ones(5, dtype))
 
-    backend.sgd_step(ones(), ones(), None, 0.1, 0.0, 0.0, False, 0.0, False)
-    backend.sgd_step(ones(), ones(), None, 0.1, 0.9, 0.0, True, 0.01, False)
+    sgd = {"lr": 0.1, "dampening": 0.0, "weight_decay": 0.0, "maximize": False}
+    backend.sgd_step(ones(), ones(), None, {**sgd, "momentum": 0.0, "nesterov": False})
+    backend.sgd_step(ones(), ones(), None, {**sgd, "momentum": 0.9, "nesterov": True})
     for amsgrad in (False, True):
-        backend.adam_step(ones(), ones(), ones(), ones(), ones() if amsgrad else None, 3, 1e-3,
-                          0.9, 0.999, 1e-8, 0.01, amsgrad, False, True)
+        backend.adam_step(ones(), ones(), ones(), ones(), ones() if amsgrad else None, 3,
+                          {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01,
+                           "amsgrad": amsgrad, "maximize": False,
+                           "decoupled_weight_decay": True})
     char = np.dtype(dtype).char
     assert [name for name, _, _ in launches] == [
         f"gradflow_{k}_{char}" for k in ("sgd", "sgd_momentum", "adam", "amsgrad")]
@@ -162,12 +165,12 @@ STEPS = [
                   "weight_decay": 0.01, "maximize": False}, ["buffer"]),
     ("sgd_step", {"lr": 0.1, "momentum": 0.9, "dampening": 0.0, "nesterov": True,
                   "weight_decay": 0.0, "maximize": False}, [None]),  # first step: copies
-    ("adam_step", {"step": 3, "lr": 0.01, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8,
-                   "weight_decay": 0.1, "amsgrad": True, "maximize": True,
-                   "decoupled_weight_decay": False}, ["m", "v", "vmax"]),
-    ("adam_step", {"step": 1, "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
-                   "weight_decay": 0.1, "amsgrad": False, "maximize": False,
-                   "decoupled_weight_decay": True}, ["m", "v", None]),
+    ("adam_step", {"lr": 0.01, "betas": (0.9, 0.99), "eps": 1e-8, "weight_decay": 0.1,
+                   "amsgrad": True, "maximize": True, "decoupled_weight_decay": False},
+     ["m", "v", "vmax"]),
+    ("adam_step", {"lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.1,
+                   "amsgrad": False, "maximize": False, "decoupled_weight_decay": True},
+     ["m", "v", None]),
 ]
 
 
@@ -186,13 +189,15 @@ def test_kernel_arithmetic_matches_the_generic_step(monkeypatch, tmp_path, name,
     launches = []
     backend = _fake_backend(monkeypatch, launches)
     wrap = _FakeArray
+    step = (3,) if name == "adam_step" else ()
     fast = getattr(backend, name)(wrap(param.copy()), wrap(grad.copy()),
                                   *[None if s is None else wrap(s.copy()) for s in state],
-                                  **options)
+                                  *step, options)
     assert launches
     _run_on_cpu(launches, tmp_path)
     generic = getattr(Backend, name)(get_backend("cpu"), param.copy(), grad.copy(),
-                                     *[None if s is None else s.copy() for s in state], **options)
+                                     *[None if s is None else s.copy() for s in state], *step,
+                                     options)
     rtol = 1e-6 if dtype == np.float32 else 1e-14
     for ours, reference in zip(fast, generic):
         assert (ours is None) == (reference is None)

@@ -330,9 +330,9 @@ class Module:
 
         Example:
             >>> layer = nn.Linear(2, 2)
-            >>> handle = layer.register_forward_hook(lambda m, args, out: out * 0.0)
+            >>> handle = layer.register_forward_hook(lambda m, args, out: out * 0.0 + 1.0)
             >>> layer(gf.ones(1, 2)).tolist()
-            [[0.0, 0.0]]
+            [[1.0, 1.0]]
         """
         return self._add_hook(self._forward_hooks, hook, prepend, with_kwargs)
 

@@ -183,9 +183,21 @@ def test_docstring_examples_of_the_new_modules_run():
     import math
 
     from gradflow.nn import (
-        activation, attention, conv_extra, functional, functional_activation,
-        functional_conv_extra, functional_extra, functional_losses_extra, functional_norm,
-        losses_extra, module_hooks, normalization, pooling, rnn, vision,
+        activation,
+        attention,
+        conv_extra,
+        functional,
+        functional_activation,
+        functional_conv_extra,
+        functional_extra,
+        functional_losses_extra,
+        functional_norm,
+        losses_extra,
+        module_hooks,
+        normalization,
+        pooling,
+        rnn,
+        vision,
     )
 
     names = {"gf": gf, "nn": nn, "F": functional, "math": math}

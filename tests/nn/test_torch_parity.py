@@ -135,13 +135,13 @@ def test_max_pool2d_indices_and_unpool(device):
     ours_pool, theirs_pool = nn.MaxPool2d(2, return_indices=True), tnn.MaxPool2d(
         2, return_indices=True)
     out, indices = ours_pool(gf.tensor(x, device=device))
-    ref, ref_indices = theirs_pool(torch.tensor(x))
+    _, ref_indices = theirs_pool(torch.tensor(x))
     assert indices.tolist() == ref_indices.tolist()
     ours, theirs = nn.MaxUnpool2d(2), tnn.MaxUnpool2d(2)
     check_against_torch(ours, theirs, [out.numpy(), indices.numpy()], device,
                         {"output_size": (6, 5)})
     out1, index1 = nn.MaxPool1d(2, return_indices=True)(gf.tensor(x[0], device=device))
-    ref1, ref_index1 = tnn.MaxPool1d(2, return_indices=True)(torch.tensor(x[0]))
+    _, ref_index1 = tnn.MaxPool1d(2, return_indices=True)(torch.tensor(x[0]))
     assert index1.tolist() == ref_index1.tolist()
     check_against_torch(nn.MaxUnpool1d(2), tnn.MaxUnpool1d(2), [out1.numpy(), index1.numpy()],
                         device)

@@ -41,11 +41,11 @@ def test_full_backward_hook_sees_grads_and_can_replace_them(device):
     (out * 3.0).sum().backward()
     module, grad_input, grad_output = seen[0]
     assert module is layer and len(seen) == 1
-    assert_close(grad_output[0], np.full((4, 2), 3.0))
-    expected = np.full((4, 2), 3.0) @ layer.weight.numpy()
+    assert_close(grad_output[0], np.full((4, 2), 3.0, np.float32))
+    expected = np.full((4, 2), 3.0, np.float32) @ layer.weight.numpy()
     assert_close(grad_input[0], expected)
     assert_close(x.grad, 2.0 * expected)  # replaced
-    assert_close(layer.weight.grad, np.full((2, 4), 3.0) @ np.ones((4, 3)))  # unchanged
+    assert_close(layer.weight.grad, np.full((2, 3), 12.0, np.float32))  # unchanged
     handle.remove()
     x.grad = None
     layer(x).sum().backward()

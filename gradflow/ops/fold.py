@@ -13,7 +13,7 @@ class Unfold(Function):
     but the geometry."""
 
     def forward(self, x):
-        n, c = x.shape[:2]
+        n = x.shape[0]
         columns = self.backend.im2col(x, self.kernel, self.stride, self.padding, self.dilation,
                                       batch_major=True)
         return self.backend.xp.reshape(columns, (n, columns.shape[1], -1))

@@ -215,17 +215,18 @@ class Dropout(Module):
         True
     """
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ConfigError(f"Dropout: p must lie in [0, 1], got {p}")
         self.p = p
+        self.inplace = inplace  # accepted for PyTorch scripts; the result is out of place
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Flatten(Module):

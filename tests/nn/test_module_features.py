@@ -127,7 +127,13 @@ def test_traversal_names_match_torch():
                             m.Dropout2d(0.3), m.PixelShuffle(2), m.AvgPool1d(3),
                             m.Conv1d(2, 3, 3, stride=2, bias=False), m.HuberLoss(delta=0.5),
                             m.RNN(3, 4, nonlinearity="relu", batch_first=True)]),
-], ids=["recurrent_attention", "assorted"])
+    lambda m: m.Sequential(m.Conv2d(3, 8, (3, 2), stride=2, padding=1, dilation=2, bias=False,
+                                    padding_mode="reflect"), m.Dropout(0.3),
+                           m.MSELoss(reduction="sum"), m.CrossEntropyLoss(label_smoothing=0.1),
+                           m.MaxPool2d(3, 2, 1), m.AvgPool2d(3, 2, 1), m.BatchNorm2d(4),
+                           m.LayerNorm(5), m.Embedding(10, 3, padding_idx=0), m.GELU("tanh"),
+                           m.Softmax(dim=1), m.Conv1d(2, 2, 3, padding_mode="circular")),
+], ids=["recurrent_attention", "assorted", "existing_layers"])
 def test_repr_matches_torch(build):
     torch = pytest.importorskip("torch")
     assert repr(build(nn)) == repr(build(torch.nn))

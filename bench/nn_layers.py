@@ -45,8 +45,9 @@ def _first(output):
 
 
 def _factories(name: str, build, shapes, kwargs):
-    import gradflow as gf
     import torch
+
+    import gradflow as gf
     from gradflow import nn
 
     theirs = build(torch.nn)

@@ -9,8 +9,10 @@ from gradflow.autograd.function import Function
 
 
 class Unfold(Function):
-    """(N, C, H, W) -> (N, C kh kw, L): each window's values as a column. Saves nothing
-    but the geometry."""
+    """(N, C, H, W) -> (N, C kh kw, L): each window's values as a column. Linear: its
+    gradient reads no values, only the geometry."""
+
+    params = ("input_shape", "blocks", "kernel", "stride", "padding", "dilation")
 
     def forward(self, x):
         n = x.shape[0]
@@ -24,6 +26,8 @@ class Unfold(Function):
 
 class Fold(Function):
     """(N, C kh kw, L) -> (N, C, H, W): each column entry added back where unfold read it."""
+
+    params = Unfold.params
 
     def forward(self, columns):
         n, rows, _ = columns.shape

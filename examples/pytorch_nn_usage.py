@@ -16,6 +16,11 @@ from gradflow import nn
 SECTIONS = []
 
 
+def random_signs(*shape):
+    """1 or -1 at random (PyTorch's docs write torch.randn(*shape).sign())."""
+    return (torch.randn(*shape) > 0).to(torch.float32) * 2.0 - 1.0
+
+
 def section(fn):
     SECTIONS.append(fn)
     return fn
@@ -250,7 +255,7 @@ def losses():
     nn.KLDivLoss(reduction="batchmean", log_target=True)(input, log_target)
     for loss in (nn.HuberLoss(), nn.SoftMarginLoss()):
         input = torch.randn(3, 5, requires_grad=True)
-        loss(input, torch.randn(3, 5).sign()).backward()
+        loss(input, random_signs(3, 5)).backward()
     loss = nn.PoissonNLLLoss()
     log_input = torch.randn(5, 2, requires_grad=True)
     loss(log_input, torch.randn(5, 2)).backward()
@@ -263,10 +268,10 @@ def losses():
     loss(input, target, var).backward()
     loss = nn.MarginRankingLoss()
     input1, input2 = torch.randn(3, requires_grad=True), torch.randn(3, requires_grad=True)
-    target = torch.randn(3).sign()
+    target = random_signs(3)
     loss(input1, input2, target).backward()
-    nn.HingeEmbeddingLoss()(torch.randn(3, 4, requires_grad=True), torch.randn(3, 4).sign())
-    nn.CosineEmbeddingLoss()(torch.randn(3, 4), torch.randn(3, 4), torch.randn(3).sign())
+    nn.HingeEmbeddingLoss()(torch.randn(3, 4, requires_grad=True), random_signs(3, 4))
+    nn.CosineEmbeddingLoss()(torch.randn(3, 4), torch.randn(3, 4), random_signs(3))
     triplet_loss = nn.TripletMarginLoss(margin=1.0, p=2, eps=1e-7)
     anchor = torch.randn(10, 8, requires_grad=True)
     positive, negative = torch.randn(10, 8), torch.randn(10, 8)

@@ -217,9 +217,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ConfigError(f"Dropout: p must lie in [0, 1], got {p}")
-        self.p = p
+        self.p = F.dropout_probability(p, "Dropout")
         self.inplace = inplace  # accepted for PyTorch scripts; the result is out of place
 
     def forward(self, x: Tensor) -> Tensor:

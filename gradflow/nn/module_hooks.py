@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.creation import zeros_like
-from gradflow.ops.elementwise import cast, clone
+from gradflow.ops.cast import cast, clone
 from gradflow.ops.shape import cat
 from gradflow.tensor import Tensor
 

@@ -249,7 +249,9 @@ def cat(tensors, dim: int = 0) -> Tensor:
             shapes = ", ".join(str(u.shape) for u in tensors)
             raise ShapeError(f"cat: shapes {shapes} differ outside dimension {dim}")
     if len({t.dtype for t in tensors}) > 1:  # gradflow dtypes: comparable across devices
-        target = max((t.dtype for t in tensors), key=lambda d: (d.is_floating_point, d.itemsize))
+        from gradflow.ops.promotion import result_type
+
+        target = result_type(*(t.dtype for t in tensors))  # PyTorch's cat promotes like add
         tensors = [t.to(target) for t in tensors]
     return Cat.apply(*tensors, dim=dim)
 

@@ -11,6 +11,16 @@ Example:
     [2.0, 4.0, 6.0]
 """
 
+import os as _os
+import sys as _sys
+
+if "numpy" not in _sys.modules and _sys.argv and (
+    _sys.argv[0] == "-m" or _os.path.basename(_sys.argv[0]) == "gradflow"
+):
+    # NOTE: the `gradflow` command and `python -m gradflow`, before NumPy loads: idle
+    # OpenBLAS workers sleep at once instead of spinning (gradflow/backends/threads.py).
+    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 from gradflow.tensor import Tensor  # noqa: I001  (first: the other layers build on it)
 from gradflow import autograd, cuda, ops
 from gradflow.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -27,6 +37,7 @@ from gradflow.dtypes import bool_ as bool  # noqa: A001 - PyTorch's name
 from gradflow.info import info
 from gradflow.ops import *  # noqa: F401,F403  (gf.exp, gf.sum, gf.cat, ...: ops.__all__)
 from gradflow.random import Generator, get_rng_state, set_rng_state
+from gradflow.backends.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 from gradflow.checkpoint import load, save  # noqa: E402

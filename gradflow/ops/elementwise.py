@@ -96,10 +96,11 @@ def _to(value, dtype, op: str):
         raise DTypeError(f"{op}: {exc}") from None
 
 
-def _binary(cls, a, b, op: str, *, floating: bool = False):
+def _binary(cls, a, b, op: str, *, floating: bool = False, **params):
+    """cls applied to both operands after promotion; backend errors named after `op`."""
     a, b = _operands(a, b, op, floating=floating)
     try:
-        return cls.apply(a, b)
+        return cls.apply(a, b, **params)
     except (ValueError, TypeError) as exc:
         raise reraise(op, exc, a, b) from None
 
@@ -131,11 +132,7 @@ def div(a: Tensor, b, *, rounding_mode: str | None = None) -> Tensor:
     if rounding_mode == "floor":
         return floor_divide(a, b)
     if rounding_mode == "trunc":
-        a, b = _operands(a, b, "div")
-        try:
-            return Rounded.apply(a, b, fn=_trunc_divide)
-        except (ValueError, TypeError) as exc:
-            raise reraise("div", exc, a, b) from None
+        return _binary(Rounded, a, b, "div", fn=_trunc_divide)
     raise ConfigError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
 
 
@@ -153,11 +150,7 @@ def _is_float(value) -> bool:
 
 def floor_divide(a: Tensor, b) -> Tensor:
     """a // b, rounded toward minus infinity (Python's and PyTorch's //); gradient 0."""
-    a, b = _operands(a, b, "floor_divide")
-    try:
-        return Rounded.apply(a, b, fn=_floor_divide)
-    except (ValueError, TypeError) as exc:
-        raise reraise("floor_divide", exc, a, b) from None
+    return _binary(Rounded, a, b, "floor_divide", fn=_floor_divide)
 
 
 def _floor_divide(xp, a, b):
@@ -204,14 +197,12 @@ class Remainder(Function):
 
 def remainder(a: Tensor, b) -> Tensor:
     """a % b with the sign of b (Python's %); a - floor(a / b) * b."""
-    a, b = _operands(a, b, "remainder")
-    return Remainder.apply(a, b, c_sign=False)
+    return _binary(Remainder, a, b, "remainder", c_sign=False)
 
 
 def fmod(a: Tensor, b) -> Tensor:
     """C's remainder: a - trunc(a / b) * b, with the sign of a."""
-    a, b = _operands(a, b, "fmod")
-    return Remainder.apply(a, b, c_sign=True)
+    return _binary(Remainder, a, b, "fmod", c_sign=True)
 
 
 def neg(x: Tensor) -> Tensor:
@@ -623,14 +614,12 @@ def erf(x: Tensor) -> Tensor:
 
 def maximum(a: Tensor, b) -> Tensor:
     """Elementwise maximum with broadcasting."""
-    a, b = _operands(a, b, "maximum")
-    return Maximum.apply(a, b, low=False)
+    return _binary(Maximum, a, b, "maximum", low=False)
 
 
 def minimum(a: Tensor, b) -> Tensor:
     """Elementwise minimum with broadcasting."""
-    a, b = _operands(a, b, "minimum")
-    return Maximum.apply(a, b, low=True)
+    return _binary(Maximum, a, b, "minimum", low=True)
 
 
 def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names

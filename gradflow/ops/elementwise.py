@@ -73,11 +73,15 @@ class Neg(Function):
 def _operands(a, b, op: str, *, floating: bool = False):
     """Both operands under PyTorch's promotion: tensors cast to the result dtype (the default
     float when `floating` and the result is bool or integer), scalars as Python numbers."""
-    if isinstance(a, Tensor) and isinstance(b, Tensor):
-        if b.backend is not a.backend:
-            raise mismatch_error(op, (a, b))
-        if a.data.dtype == b.data.dtype and (not floating or a.data.dtype in a.backend.float_dtypes):
-            return a, b
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            if b.backend is not a.backend:
+                raise mismatch_error(op, (a, b))
+            if a.data.dtype == b.data.dtype and (
+                    not floating or a.data.dtype in a.backend.float_dtypes):
+                return a, b
+        elif (type(b) is float or type(b) is int) and a.data.dtype in a.backend.float_dtypes:
+            return a, b  # the common case, decided without result_type: a keeps its dtype
     like = a if isinstance(a, Tensor) else b
     a = a if isinstance(a, Tensor) or is_scalar(a) else as_tensor_like(a, like)
     b = b if isinstance(b, Tensor) or is_scalar(b) else as_tensor_like(b, like)

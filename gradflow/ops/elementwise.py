@@ -91,6 +91,16 @@ def _operands(a, b, op: str, *, floating: bool = False):
     return _to(a, dtype, op), _to(b, dtype, op)
 
 
+def _same_kind(a, b) -> bool:
+    """Whether a and b need no promotion: tensors of one dtype and device, or a float
+    tensor with a Python number."""
+    if type(a) is not Tensor:
+        return False
+    if type(b) is Tensor:
+        return b.backend is a.backend and a.data.dtype == b.data.dtype
+    return (type(b) is float or type(b) is int) and a.data.dtype in a.backend.float_dtypes
+
+
 def _to(value, dtype, op: str):
     if isinstance(value, Tensor):
         return value if value.dtype is dtype else cast(value, dtype)
@@ -102,7 +112,10 @@ def _to(value, dtype, op: str):
 
 def _binary(cls, a, b, op: str, *, floating: bool = False, **params):
     """cls applied to both operands after promotion; backend errors named after `op`."""
-    a, b = _operands(a, b, op, floating=floating)
+    if not _same_kind(a, b):  # NOTE: the common case is decided inline: this runs per op
+        a, b = _operands(a, b, op, floating=floating)
+    elif floating and a.data.dtype not in a.backend.float_dtypes:
+        a, b = _operands(a, b, op, floating=floating)
     try:
         return cls.apply(a, b, **params)
     except (ValueError, TypeError) as exc:
@@ -219,6 +232,12 @@ def neg(x: Tensor) -> Tensor:
 
 def sub(a: Tensor, b, *, alpha=1) -> Tensor:
     """a - alpha * b."""
+    if alpha == 1 and _same_kind(a, b) and type(b) is Tensor and (
+            a.data.dtype in a.backend.float_dtypes):
+        try:
+            return Add.apply(a, Neg.apply(b))
+        except (ValueError, TypeError) as exc:
+            raise reraise("sub", exc, a, b) from None
     if (isinstance(a, Tensor) and a.dtype.name == "bool") or (
             isinstance(b, Tensor) and b.dtype.name == "bool"):
         raise DTypeError("sub: subtracting bool tensors is not defined; use ^ or "

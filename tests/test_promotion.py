@@ -81,7 +81,8 @@ def test_the_issues_examples(device):
     if _has(device, "float64"):
         z = x + gf.tensor(1.0, dtype=gf.float64, device=device)
         assert z.dtype is gf.float32
-        w = gf.ones(2, dtype=gf.int8, device=device) + gf.tensor(1.0, dtype=gf.float64, device=device)
+        w = gf.ones(2, dtype=gf.int8, device=device) + gf.tensor(1.0, dtype=gf.float64,
+                                                                 device=device)
         assert w.dtype is gf.float64
 
 

@@ -539,7 +539,8 @@ class Maximum(Function):
         share_a = xp.astype(wins, dtype) + 0.5 * xp.astype(a == b, dtype)
         share_a = _constant(share_a, self.backend, dtype)
         needs = self.needs_input_grad
-        return (grad * share_a if needs[0] else None), (grad * (1.0 - share_a) if needs[1] else None)
+        return (grad * share_a if needs[0] else None,
+                grad * (1.0 - share_a) if needs[1] else None)
 
 
 class Where(Function):

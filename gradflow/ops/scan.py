@@ -126,10 +126,8 @@ def _running_extreme(x: Tensor, dim: int, largest: bool):
         earlier_index = xp.concat([index[(*key, slice(0, step))],
                                    index[(*key, slice(0, n - step))]], axis=dim)
         valid = position >= step
-        if largest:
-            better = valid & ((earlier_best > best) | ((earlier_best == best) & (earlier_index > index)))
-        else:
-            better = valid & ((earlier_best < best) | ((earlier_best == best) & (earlier_index > index)))
+        wins = (earlier_best > best) if largest else (earlier_best < best)
+        better = valid & (wins | ((earlier_best == best) & (earlier_index > index)))
         nan_earlier = valid & (earlier_best != earlier_best) & (best == best)
         better = better | nan_earlier
         best = xp.where(better, earlier_best, best)

@@ -12,9 +12,7 @@ import builtins
 from gradflow.errors import ConfigError, IndexingError, ShapeError
 from gradflow.ops._util import normalize_dim
 from gradflow.ops.elementwise import _tensorize, cast, maximum, minimum, mul, where
-from gradflow.ops.shape import (
-    IndexAdd, Take, broadcast_to, getitem, reshape, write_flat,
-)
+from gradflow.ops.shape import IndexAdd, Take, broadcast_to, getitem, reshape, write_flat
 from gradflow.tensor import Tensor
 
 
@@ -179,7 +177,6 @@ def _reduce_in_rounds(flat_x, positions, values, reduce, include_self, hit):
     """prod/amax/amin per position: round r combines the r-th value landing on each
     position, so no round writes a position twice (deterministic, differentiable)."""
     xp = flat_x.backend.xp
-    n = flat_x.shape[0]
     combine = {"prod": mul, "amax": maximum, "amin": minimum}[reduce]
     if include_self:
         acc = flat_x

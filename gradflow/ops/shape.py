@@ -187,7 +187,8 @@ def reshape(x: Tensor, *shape) -> Tensor:
 def permute(x: Tensor, *dims) -> Tensor:
     dims = tuple(normalize_dim(d, x.ndim, "permute") for d in _shape_arg(dims))
     if sorted(dims) != list(range(x.ndim)):
-        raise ShapeError(f"permute: {dims} is not a permutation of the {x.ndim} dimensions of {x.shape}")
+        raise ShapeError(f"permute: {dims} is not a permutation of the {x.ndim} dimensions of "
+                         f"{x.shape}")
     return Permute.apply(x, dims=dims)
 
 

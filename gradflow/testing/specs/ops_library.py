@@ -151,11 +151,14 @@ def _close_pair(shape):
 
 op("isclose", gf.isclose, [Sample(_close_pair((2, 3)))], np.isclose, differentiable=False,
    torch_reference=_t("isclose"))
+def _np_along(fn):
+    return lambda x, dim=None: fn(x, axis=dim)
+
+
 for _name in ("all", "any"):
     op(_name, getattr(gf, _name), [Sample((ints((3, 4), -1, 2),)), Sample((ints((3, 4), 0, 2), 1),
                                                                          label="dim")],
-       lambda x, dim=None, _fn=getattr(np, _name): _fn(x, axis=dim), differentiable=False,
-       torch_reference=_t(_name))
+       _np_along(getattr(np, _name)), differentiable=False, torch_reference=_t(_name))
 for _name in ("result_type", "promote_types", "can_cast"):
     exempt(_name, "a dtype function: tests/test_promotion.py checks it against the whole table")
 op("allclose", lambda a, b: gf.tensor(gf.allclose(a, b)), [Sample(_close_pair((2, 3)))],
@@ -213,7 +216,8 @@ op("median", lambda x, *a: gf.median(x, *a) if not a else gf.median(x, *a).value
    [Sample((distinct((3, 4)),)), Sample((distinct((3, 5)), 1), label="dim")],
    lambda x, *a: np.sort(x.reshape(-1) if not a else x, axis=-1)[
        ..., ((x.size if not a else x.shape[1]) - 1) // 2],
-   torch_reference=lambda torch, x, *a: torch.median(x, *a) if not a else torch.median(x, *a).values)
+   torch_reference=lambda torch, x, *a: torch.median(x, *a) if not a
+   else torch.median(x, *a).values)
 
 # -- sorting and selection ----------------------------------------------------------------
 
@@ -262,7 +266,8 @@ def _np_gather(x, dim, index):
     return np.take_along_axis(x[:, :index.shape[1]] if dim == 0 else x, index, axis=dim)
 
 
-op("gather", gf.gather, [Sample((normal((3, 4)), 0, _IDX[:, :3])), Sample((normal((2, 3)), 1, _IDX))],
+op("gather", gf.gather,
+   [Sample((normal((3, 4)), 0, _IDX[:, :3])), Sample((normal((2, 3)), 1, _IDX))],
    _np_gather, torch_reference=lambda torch, x, d, i: torch.gather(x, d, i))
 op("take_along_dim", gf.take_along_dim, [Sample((normal((2, 3)), _IDX, 1))],
    lambda x, i, d: np.take_along_axis(x, i, axis=d), torch_reference=_t("take_along_dim"))
@@ -343,7 +348,8 @@ op("index_copy", gf.index_copy, [Sample((normal((3, 4)), 1, np.array([3, 0]), no
 op("index_fill", gf.index_fill, [Sample((normal((3, 4)), 1, np.array([3, 0]), -2.0))],
    lambda x, d, i, v: _np_index_copy(x, d, i, np.full((3, 2), v)),
    torch_reference=lambda torch, x, d, i, v: torch.index_fill(x, d, i, v))
-_MASK = np.array([[True, False, True, False], [False, False, True, True], [True, True, False, False]])
+_MASK = np.array([[True, False, True, False], [False, False, True, True],
+                  [True, True, False, False]])
 op("masked_fill", lambda x, m, v: gf.masked_fill(x, m, v), [Sample((normal((3, 4)), _MASK, 0.5))],
    lambda x, m, v: np.where(m, v, x), torch_reference=lambda torch, x, m, v: x.masked_fill(m, v))
 op("masked_select", gf.masked_select, [Sample((normal((3, 4)), _MASK)),
@@ -517,3 +523,41 @@ op("linalg.matrix_norm", gf.linalg.matrix_norm,
 op("linalg.cross", gf.linalg.cross, [Sample((normal((2, 3)), normal((2, 3))), {"dim": 1})],
    lambda a, b, dim: np.cross(a, b, axis=dim),
    torch_reference=lambda torch, a, b, dim: torch.linalg.cross(a, b, dim=dim))
+
+# -- nn.functional names no other spec module registers yet (skipped once one does) ---------
+
+from gradflow.nn import functional as F  # noqa: E402
+from gradflow.testing.registry import REGISTRY  # noqa: E402
+
+
+def _np_adaptive_max_pool1d(x, output_size):
+    n = x.shape[-1]
+    windows = [x[..., (i * n) // output_size:-(-(i + 1) * n // output_size)].max(axis=-1)
+               for i in range(output_size)]
+    return np.stack(windows, axis=-1)
+
+
+def _np_max_unpool1d(x, indices, kernel_size):
+    out = np.zeros((*x.shape[:-1], x.shape[-1] * kernel_size))
+    np.put_along_axis(out, indices, x, axis=-1)
+    return out
+
+
+_UNPOOL_INDEX = np.array([[[0, 3, 4], [1, 2, 5]]])
+_LATE = [
+    ("nn.adaptive_max_pool1d", F.adaptive_max_pool1d,
+     [Sample((distinct((2, 3, 7)), 3))], _np_adaptive_max_pool1d, {}),
+    ("nn.max_unpool1d", F.max_unpool1d, [Sample((normal((1, 2, 3)), _UNPOOL_INDEX, 2))],
+     _np_max_unpool1d, {}),
+]
+for _k in (1, 2, 3):
+    _shape = (2, 3) + (4,) * _k
+    _LATE.append((f"nn.dropout{_k}d", getattr(F, f"dropout{_k}d"),
+                  [Sample((normal(_shape),), {"p": 0.5, "training": False}, label="eval"),
+                   Sample((normal(_shape),), {"p": 0.0, "training": True}, label="p0")],
+                  lambda x, **kw: x, {}))
+for _name, _fn, _samples, _reference, _options in _LATE:
+    if _name not in REGISTRY:
+        op(_name, _fn, _samples, _reference,
+           torch_reference=(lambda n: lambda torch, *a, **kw: getattr(
+               torch.nn.functional, n)(*a, **kw))(_name[3:]), **_options)

@@ -54,3 +54,18 @@ def test_readme_example_trains_digits(capsys):
     exec(compile(block, str(README), "exec"), {})
     accuracy = float(re.search(r"test accuracy ([0-9.]+)", capsys.readouterr().out).group(1))
     assert accuracy > 0.95
+
+
+DESIGN = DOC.parent / "design.md"
+
+
+def test_design_doc_writing_an_op_example_runs():
+    """docs/design.md's worked example (a new op on the Function protocol) runs as written."""
+    (block,) = _python_blocks(DESIGN)
+    namespace: dict = {}
+    exec(compile(block, str(DESIGN), "exec"), namespace)
+    from gradflow.testing import gradcheck
+
+    x = namespace["gf"].tensor([-1.5, 0.2, 3.0], dtype=namespace["gf"].float64,
+                                requires_grad=True)
+    assert gradcheck(lambda t: namespace["softplus"](t, beta=0.5), (x,))

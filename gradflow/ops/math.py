@@ -12,8 +12,22 @@ import math
 from gradflow.autograd.function import Function
 from gradflow.ops import elementwise as _ew
 from gradflow.ops.elementwise import (
-    Rounded, SqrtOfSquares, _float_input, _operands, abs, add, clamp, cos, div, exp, log,
-    mul, pow, reciprocal, sqrt, where,
+    Rounded,
+    SqrtOfSquares,
+    _float_input,
+    _operands,
+    abs,
+    add,
+    clamp,
+    cos,
+    div,
+    exp,
+    log,
+    mul,
+    pow,
+    reciprocal,
+    sqrt,
+    where,
 )
 from gradflow.tensor import Tensor
 
@@ -24,7 +38,8 @@ _LN10 = math.log(10.0)
 class Unary(Function):
     """y = xp.<fn>(x) with dy/dx = _DERIVATIVES[fn](x), itself made of gradflow ops."""
 
-    saves_inputs = True
+    params = ("fn",)
+    grad_reads = ((0,),)
 
     def forward(self, x):
         return getattr(self.backend.xp, self.fn)(x)
@@ -166,7 +181,7 @@ def sign(x: Tensor) -> Tensor:
 
 
 class Atan2(Function):
-    saves_inputs = True
+    grad_reads = ((0, 1), (0, 1))
 
     def forward(self, y, x):
         return self.backend.xp.atan2(y, x)
@@ -188,7 +203,7 @@ class LogAddExp(Function):
     """log(exp(a) + exp(b)) computed as max(a, b) + log1p(exp(-|a - b|)), which cannot
     overflow; the gradients are sigmoid(a - b) and sigmoid(b - a), smooth at a == b."""
 
-    saves_inputs = True
+    grad_reads = ((0, 1), (0, 1))
 
     def forward(self, a, b):
         xp = self.backend.xp

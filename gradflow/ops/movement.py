@@ -10,7 +10,15 @@ from gradflow.errors import ConfigError, ShapeError
 from gradflow.ops._util import normalize_dim
 from gradflow.ops.elementwise import where
 from gradflow.ops.shape import (
-    _shape_arg, broadcast_to, cat, getitem, permute, reshape, split, transpose, unsqueeze,
+    _shape_arg,
+    broadcast_to,
+    cat,
+    getitem,
+    permute,
+    reshape,
+    split,
+    transpose,
+    unsqueeze,
 )
 from gradflow.tensor import Tensor
 

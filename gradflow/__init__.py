@@ -41,15 +41,7 @@ from gradflow.backends.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 from gradflow import (  # noqa: E402,F401  (gf.nn, gf.optim, gf.data, ...)
-    backends,
-    data,
-    dtypes,
-    errors,
-    io,
-    linalg,
-    nn,
-    optim,
-    random,
+    backends, data, dtypes, errors, io, linalg, nn, optim, random,
 )
 from gradflow.checkpoint import load, save  # noqa: E402
 

@@ -9,8 +9,8 @@ import math
 import sys
 from pathlib import Path
 
-DATASETS = ("digits", "fashion-mnist", "mnist")
-DEFAULT_EPOCHS = {"digits": 30, "fashion-mnist": 15, "mnist": 10}
+DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10")
+DEFAULT_EPOCHS = {"digits": 30, "fashion-mnist": 15, "mnist": 10, "cifar10": 20}
 
 
 def _positive_int(text: str) -> int:
@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="comma-separated devices, or 'all' for every available one")
     check.add_argument("--allow-missing", action="store_true",
                        help="report unavailable devices as missing instead of failing")
+    check.add_argument("--require-gpu", action="store_true",
+                       help="fail unless a CUDA device was checked (even with --allow-missing)")
     check.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     check.add_argument("--json", action="store_true")
 
@@ -82,14 +84,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _datasets(args):
-    from gradflow.data import MNIST, Digits, FashionMNIST
+    """(train set, test set, image size, channels) for --dataset."""
+    from gradflow.data import CIFAR10, MNIST, Digits, FashionMNIST
 
     if args.dataset == "digits":
-        return Digits(train=True, device=args.device), Digits(train=False, device=args.device), 8
-    cls = FashionMNIST if args.dataset == "fashion-mnist" else MNIST
+        return (Digits(train=True, device=args.device), Digits(train=False, device=args.device),
+                8, 1)
+    cls = {"fashion-mnist": FashionMNIST, "mnist": MNIST, "cifar10": CIFAR10}[args.dataset]
     train = cls(root=args.data_dir, train=True, download=args.download, device=args.device)
     test = cls(root=args.data_dir, train=False, download=args.download, device=args.device)
-    return train, test, 28
+    return (train, test, 32, 3) if args.dataset == "cifar10" else (train, test, 28, 1)
+
+
+def _output_dir_problem(out: Path) -> str | None:
+    """Why `out` cannot hold the run's files (checked before any training), or None."""
+    if out.exists() and not out.is_dir():
+        return "exists and is not a directory; give a directory (it is created if missing)"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the directory: {exc.strerror or exc}"
+    return None
 
 
 def cmd_train(args) -> int:
@@ -102,12 +117,16 @@ def cmd_train(args) -> int:
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         print(f"gradflow train: --data-dir {args.data_dir} is not a directory", file=sys.stderr)
         return 2
+    problem = _output_dir_problem(Path(args.out))
+    if problem is not None:
+        print(f"gradflow train: --out {args.out}: {problem}", file=sys.stderr)
+        return 2
     args.device = get_backend(args.device).name
     print(f"gradflow: training on device {args.device}")
     gf.manual_seed(args.seed)
-    train_set, test_set, size = _datasets(args)
-    model = (models.cnn(image_size=size) if args.model == "cnn"
-             else models.mlp(size * size, (512, 256) if size == 28 else (128,)))
+    train_set, test_set, size, channels = _datasets(args)
+    model = (models.cnn(in_channels=channels, image_size=size) if args.model == "cnn"
+             else models.mlp(channels * size * size, (128,) if size == 8 else (512, 256)))
     model.to(args.device)
     lr = args.lr or (0.05 if args.optimizer == "sgd" else 1e-3)
     if args.optimizer == "sgd":
@@ -148,7 +167,8 @@ class _null:
 def cmd_check(args) -> int:
     from gradflow.testing.check import run_check
 
-    report = run_check(args.devices, args.dtype, allow_missing=args.allow_missing)
+    report = run_check(args.devices, args.dtype, allow_missing=args.allow_missing,
+                       require_gpu=args.require_gpu)
     if args.json:
         print(json.dumps(report.as_dict(), indent=1))
     else:

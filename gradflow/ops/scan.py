@@ -12,7 +12,7 @@ from gradflow.ops.elementwise import exp, log, where
 from gradflow.ops.movement import flip
 from gradflow.ops.reduce import _dims, amax, amin, dim_aliases, mean, std, sum, var
 from gradflow.ops.scatter import take_along_dim
-from gradflow.ops.shape import getitem, reshape, squeeze
+from gradflow.ops.shape import getitem, reshape, squeeze, stack
 from gradflow.tensor import Tensor
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -67,8 +67,6 @@ class CumProd(Function):
 def _cumprod_grad_with_zeros(x: Tensor, grad: Tensor, dim: int) -> Tensor:
     """d/dx_i of sum_j grad_j * prod_{k<=j} x_k without dividing by x_i: for each i, the
     running product with x_i replaced by 1 (n scans; used only when x holds a zero)."""
-    from gradflow.ops.shape import stack
-
     xp = x.backend.xp
     n = x.shape[dim]
     shape = [1] * x.ndim

@@ -87,7 +87,7 @@ train() {  # train LOGNAME EXTRA_ARGS...: Fashion-MNIST CNN on cuda; detail = ac
 
 run_step install install
 if [ "${STATUS[install]}" = passed ]; then
-    run_step check "$PY" -m gradflow check --devices cpu,cuda
+    run_step check "$PY" -m gradflow check --devices cpu,cuda --require-gpu
     run_step suite "$PY" -m pytest -q -x --gradflow-devices=cpu,cuda --gradflow-require-gpu
     run_step cuda-compile "$PY" -m gradflow.backends.nvrtc
     run_step bench make bench DEVICE=cuda

@@ -86,6 +86,11 @@ def add_train_parser(commands) -> None:
     train.add_argument("--no-progress", action="store_true",
                        help="no progress bar even on a terminal (default: a bar on a terminal, "
                             "one line per epoch otherwise)")
+    train.add_argument("--amp", action="store_true",
+                       help="mixed precision (autocast; a GradScaler for float16); on the CPU "
+                            "usually slower than float32 (default: off)")
+    train.add_argument("--amp-dtype", choices=("float16", "bfloat16"), default=None,
+                       help="default: float16 on CUDA, bfloat16 on the CPU")
     train.add_argument("--graph", action="store_true",
                        help="write graph.svg (the recorded graph of one batch) into --out "
                             "(default: off)")
@@ -265,7 +270,8 @@ def cmd_train(args) -> int:
             history = fit(model, train_loader, optimizer, nn.CrossEntropyLoss(), epochs,
                           val_loader=test_loader, scheduler=scheduler,
                           clip_grad_norm=args.clip_grad_norm, out_dir=out,
-                          progress=False if args.no_progress else None, resume=resume)
+                          progress=False if args.no_progress else None, resume=resume,
+                          amp=args.amp, amp_dtype=args.amp_dtype)
     except TrainingInterrupted as stop:
         if stop.checkpoint is not None:
             print(f"resume with: gradflow train --resume {shlex.quote(str(out))}",

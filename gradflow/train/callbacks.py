@@ -43,6 +43,7 @@ class TrainState:
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.history, self.epochs = history, epochs
         self.epoch, self.step, self.logs = 0, 0, {}
+        self.scaler = None  # fit's GradScaler (disabled unless amp with float16)
         self.stop_reason: str | None = None
 
     @property

@@ -124,7 +124,8 @@ THREAD_CHECK_STEPS = 200
 def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, scheduler=None,
         clip_grad_norm: float | None = None, nonfinite: str = "raise", callbacks=(),
         out_dir=None, progress: bool | None = None, grad_norm_every: int = 10,
-        plots: bool = True, log=print, resume=None) -> History:
+        plots: bool = True, log=print, resume=None, amp: bool = False,
+        amp_dtype=None) -> History:
     """Train a classifier with mini-batches.
 
     Args:
@@ -149,6 +150,10 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
         plots: write curves.png and grad_norms.png into out_dir (needs matplotlib).
         log: called with one line per epoch (None: silent).
         resume: an interrupted.safetensors to continue from, exactly where it stopped.
+        amp: mixed precision: forward and loss under gf.autocast, with a GradScaler for
+            float16 (its skipped steps are counted as skipped). On NumPy it is usually
+            slower than float32 (no low-precision BLAS); on CUDA it is the recommendation.
+        amp_dtype: gf.float16 or gf.bfloat16; default float16 on CUDA, bfloat16 on the CPU.
 
     Returns:
         The History (also written to out_dir/history.json), also when a callback stopped
@@ -180,6 +185,8 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
         out_dir.mkdir(parents=True, exist_ok=True)
     per_batch = isinstance(scheduler, OneCycleLR)
     named = list(model.named_parameters())
+    region, state.scaler = _mixed_precision(named, amp, amp_dtype)
+    scaler = state.scaler
     at = _Position()
     if resume is not None:
         at = _Position.restore(resume, state, callbacks)
@@ -204,10 +211,12 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
                     if step % THREAD_CHECK_STEPS == THREAD_CHECK_STEPS - 1:
                         rebalance_threads()
                     at.step_rng = gf.get_rng_state()
-                    logits = model(images)                       # 1. forward pass
-                    loss = loss_fn(logits, labels)               # 2. error
+                    with region:
+                        logits = model(images)                   # 1. forward pass
+                        loss = loss_fn(logits, labels)           # 2. error
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()                              # 3. backward pass (chain rule)
+                    scaler.scale(loss).backward()                # 3. backward pass (chain rule)
+                    scaler.unscale_(optimizer)                   # (mixed precision only)
                     if grad_norm_every and step % grad_norm_every == 0:
                         _record_grad_norms(model, history, step)
                     loss_value = float(loss.item())
@@ -216,15 +225,24 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
                             f"fit: the loss became {loss_value} at epoch {epoch}, step {step}, "
                             f"before the update; lower the learning rate or pass clip_grad_norm")
                     update = True
-                    if clip_grad_norm is not None or nonfinite != "ignore":
+                    if scaler.is_enabled():  # the scaler skips steps with inf/NaN gradients
+                        if clip_grad_norm is not None:
+                            clip_grad_norm_(named, clip_grad_norm, nonfinite="ignore")
+                    elif clip_grad_norm is not None or nonfinite != "ignore":
                         # NOTE: without clipping, the norm is still taken (max_norm=inf scales
                         # nothing) so that a NaN or Inf gradient never reaches the weights.
                         limit = math.inf if clip_grad_norm is None else clip_grad_norm
                         norm = clip_grad_norm_(named, limit, nonfinite=nonfinite)
                         update = nonfinite != "skip" or math.isfinite(float(norm.item()))
                     guard.updating = True
-                    if update:
+                    if scaler.is_enabled():
+                        scale = scaler.get_scale()
+                        scaler.step(optimizer)                   # 4. weight update
+                        scaler.update()
+                        update = scaler.get_scale() >= scale
+                    elif update:
                         optimizer.step()                         # 4. weight update
+                    if update:
                         if per_batch:
                             scheduler.step()
                         batch = labels.shape[0]
@@ -366,7 +384,7 @@ class _Position:
                  "batch": self.batch, "step": state.step,
                  "sums": [self.seen, self.correct, self.loss_sum, self.skipped],
                  "epoch_rng": self.epoch_rng, "epoch_loader": self.epoch_loader,
-                 "history": dict(history),
+                 "history": dict(history), "scaler": state.scaler.state_dict(),
                  "callbacks": [[type(c).__name__, c.state_dict()] for c in callbacks]}
         history.save(out_dir / "history.json")
         return write_state(out_dir / INTERRUPTED, state.model, state.optimizer, scheduler, extra)
@@ -384,6 +402,7 @@ class _Position:
         at.epoch_rng, at.epoch_loader = extra["epoch_rng"], extra["epoch_loader"]
         at.resuming = True
         state.history.update(extra["history"])
+        state.scaler.load_state_dict(extra["scaler"])
         for callback, (name, saved) in zip(callbacks, extra["callbacks"]):
             if type(callback).__name__ == name:
                 callback.load_state_dict(saved)
@@ -459,3 +478,17 @@ def plot_grad_norms(history: History, path, title: str = "gradient norm per para
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return Path(path)
+
+
+def _mixed_precision(named, amp: bool, amp_dtype):
+    """(autocast region, GradScaler) for fit: both disabled unless amp; a scaler for float16."""
+    from gradflow import dtypes
+    from gradflow.amp import GradScaler, autocast, device_kind
+
+    kind = device_kind(named[0][1].backend) if named else "cpu"
+    if amp_dtype is None:
+        amp_dtype = dtypes.float16 if kind == "cuda" else dtypes.bfloat16
+    elif isinstance(amp_dtype, str):
+        amp_dtype = dtypes.by_name(amp_dtype)
+    region = autocast(kind, dtype=amp_dtype, enabled=bool(amp))
+    return region, GradScaler(enabled=bool(amp) and amp_dtype is dtypes.float16)

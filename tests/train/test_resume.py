@@ -26,7 +26,8 @@ class StepLosses(Callback):
 
     def on_batch_end(self, state):
         self.losses.append(state.logs["loss"])
-        if state.step == self.interrupt_at:
+        if self.interrupt_at is not None and state.step >= self.interrupt_at:
+            self.interrupt_at = None
             raise KeyboardInterrupt  # as if Ctrl-C were pressed right after this step
 
     def on_epoch_end(self, state):
@@ -81,6 +82,29 @@ def test_resume_repeats_the_uninterrupted_losses_exactly(float64_device, tmp_pat
     assert stopper.state_dict() == expected_stopper.state_dict()
     for (name, value), want in zip(model.state_dict().items(), expected_model.state_dict().values()):
         assert (value.numpy() == want.numpy()).all(), name
+
+
+def test_resume_under_mixed_precision_carries_the_loss_scale(tmp_path):
+    """float16 autocast with a GradScaler: the scale (halved on overflow) is resumed too."""
+    def run(callback, **kwargs):
+        model, optimizer, scheduler, loader, _ = _setup("cpu", 0)
+        model.to(gf.float32)
+        x, y = loader.dataset.tensors
+        loader.dataset = TensorDataset(x.to(gf.float32) * 200.0, y)  # gradients overflow float16
+        return fit(model, loader, optimizer, nn.CrossEntropyLoss(), EPOCHS, scheduler=scheduler,
+                   callbacks=[callback], log=None, plots=False, amp=True, amp_dtype=gf.float16,
+                   **kwargs)
+
+    full = StepLosses()
+    expected = run(full)
+    first = StepLosses(interrupt_at=5)
+    with pytest.raises(TrainingInterrupted):
+        run(first, out_dir=tmp_path)
+    second = StepLosses()
+    resumed = run(second, resume=tmp_path / "interrupted.safetensors")
+    assert first.losses + second.losses == full.losses
+    assert resumed["skipped_steps"] == expected["skipped_steps"]
+    assert sum(expected["skipped_steps"]) > 0  # the scale did back off: there was state to carry
 
 
 def test_resume_refuses_a_plain_checkpoint(tmp_path):

@@ -1,4 +1,4 @@
-"""Progress output: a bar only on a terminal, one line per epoch otherwise; missing extras said once."""
+"""Progress: a bar only on a terminal, one line per epoch otherwise; missing extras said once."""
 
 import io
 import sys

@@ -80,7 +80,8 @@ def test_resume_repeats_the_uninterrupted_losses_exactly(float64_device, tmp_pat
         assert resumed[key] == expected[key], key
     assert resumed["grad_norms"] == expected["grad_norms"]
     assert stopper.state_dict() == expected_stopper.state_dict()
-    for (name, value), want in zip(model.state_dict().items(), expected_model.state_dict().values()):
+    wanted = expected_model.state_dict().values()
+    for (name, value), want in zip(model.state_dict().items(), wanted):
         assert (value.numpy() == want.numpy()).all(), name
 
 

@@ -322,30 +322,30 @@ PROGRAMS = {
 }
 
 
+def _matches_pytorch(device, program, seed=0):
+    """Run `program(x, w)` on gradflow and torch with the same values; compare loss, grads."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    x_host, w_host = rng.standard_normal((2, 3)), 1.0 + rng.random(3)
+    x = gf.tensor(x_host, device=device, requires_grad=True)
+    w = gf.tensor(w_host, device=device, requires_grad=True)
+    loss = program(x, w)
+    loss.backward()
+    tx = torch.tensor(x_host, requires_grad=True)
+    tw = torch.tensor(w_host, requires_grad=True)
+    reference = program(tx, tw)
+    reference.backward()
+    np.testing.assert_allclose(loss.item(), reference.item(), rtol=1e-12)
+    for ours, theirs in ((x, tx), (w, tw)):
+        expected = np.zeros(theirs.shape) if theirs.grad is None else theirs.grad.numpy()
+        got = np.zeros(expected.shape) if ours.grad is None else ours.grad.numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.usefixtures("float64_device")
 @pytest.mark.parametrize("program", list(PROGRAMS), ids=list(PROGRAMS))
 def test_in_place_on_non_leaf_tensors_matches_pytorch(device, program):
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(0)
-    x_host = rng.standard_normal((2, 3))
-    w_host = 1.0 + rng.random(3)
-
-    x = gf.tensor(x_host, device=device, requires_grad=True)
-    w = gf.tensor(w_host, device=device, requires_grad=True)
-    loss = PROGRAMS[program](x, w)
-    loss.backward()
-
-    tx = torch.tensor(x_host, requires_grad=True)
-    tw = torch.tensor(w_host, requires_grad=True)
-    reference = PROGRAMS[program](tx, tw)
-    reference.backward()
-
-    np.testing.assert_allclose(loss.item(), reference.item(), rtol=1e-12)
-    for ours, theirs in ((x, tx), (w, tw)):
-        expected = np.zeros_like(x_host if ours is x else w_host) if theirs.grad is None \
-            else theirs.grad.numpy()
-        got = np.zeros_like(expected) if ours.grad is None else ours.grad.numpy()
-        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+    _matches_pytorch(device, PROGRAMS[program])
 
 
 @pytest.mark.usefixtures("float64_device")
@@ -536,22 +536,7 @@ VIEW_PROGRAMS = {
 @pytest.mark.usefixtures("float64_device")
 @pytest.mark.parametrize("program", list(VIEW_PROGRAMS), ids=list(VIEW_PROGRAMS))
 def test_issue12_item2_in_place_on_views_matches_pytorch(device, program):
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(1)
-    x_host, w_host = rng.standard_normal((2, 3)), 1.0 + rng.random(3)
-    x = gf.tensor(x_host, device=device, requires_grad=True)
-    w = gf.tensor(w_host, device=device, requires_grad=True)
-    loss = VIEW_PROGRAMS[program](x, w)
-    loss.backward()
-    tx = torch.tensor(x_host, requires_grad=True)
-    tw = torch.tensor(w_host, requires_grad=True)
-    reference = VIEW_PROGRAMS[program](tx, tw)
-    reference.backward()
-    np.testing.assert_allclose(loss.item(), reference.item(), rtol=1e-12)
-    for ours, theirs in ((x, tx), (w, tw)):
-        expected = np.zeros(theirs.shape) if theirs.grad is None else theirs.grad.numpy()
-        got = np.zeros(expected.shape) if ours.grad is None else ours.grad.numpy()
-        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+    _matches_pytorch(device, VIEW_PROGRAMS[program], seed=1)
 
 
 def test_issue12_item2_in_place_on_a_view_of_a_leaf_that_requires_grad_is_refused(device):

@@ -296,7 +296,7 @@ class Tensor:
                 "backward(): this tensor does not require grad and has no grad_fn; "
                 "create the inputs with requires_grad=True"
             )
-        gradient = _seed_gradient(self, gradient, "backward")
+        gradient = _seed_gradient(self, gradient, "backward", create_graph)
         run_backward([self], [gradient], retain_graph or create_graph, create_graph)
 
     def register_hook(self, hook):
@@ -330,7 +330,9 @@ class Tensor:
         def keep(grad):
             target = ref()
             if target is not None:
-                target.grad = grad.detach() if target.grad is None else target.grad + grad.detach()
+                # NOTE: a copy: the same array may flow on to other tensors' gradients
+                own = Tensor._wrap(grad.backend.xp.asarray(grad.data, copy=True), grad.backend)
+                target.grad = own if target.grad is None else target.grad + own
 
         self.register_hook(keep)
 
@@ -582,7 +584,7 @@ class _HookHandle:
             self.hooks.remove(self.hook)
 
 
-def _seed_gradient(output: Tensor, gradient, where: str) -> Tensor:
+def _seed_gradient(output: Tensor, gradient, where: str, create_graph: bool = False) -> Tensor:
     if gradient is None:
         if output.numel() != 1:
             raise GraphError(
@@ -605,7 +607,12 @@ def _seed_gradient(output: Tensor, gradient, where: str) -> Tensor:
         raise ShapeError(
             f"{where}(): gradient of shape {gradient.shape} for an output of shape {output.shape}"
         )
-    return gradient
+    if create_graph and gradient.requires_grad:  # its graph is part of the result
+        return gradient if gradient.dtype is output.dtype else gradient.to(output.dtype)
+    # NOTE: a copy, in the output's dtype (as PyTorch casts it): the caller's array must
+    # never become a leaf's .grad, which backward and optimizers may change in place.
+    xp = output.backend.xp
+    return Tensor._wrap(xp.astype(gradient.data, output.data.dtype, copy=True), output.backend)
 
 
 from gradflow import ops as _ops  # noqa: E402  (ops import Tensor, so they come after it)

@@ -7,6 +7,7 @@ from collections import deque
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.autograd.sum_to import sum_to
 from gradflow.errors import GraphError, ShapeError
+from gradflow.tensor import Tensor
 
 FREED = (
     "trying to backward through the graph a second time, or after its saved values were "
@@ -172,14 +173,28 @@ def _run_leaf_hooks(leaf, grad):
 
 
 def _accumulate(leaf_grads, create_graph):
-    assigned = set()
+    given = set()  # ids of the arrays already given to a leaf
     for leaf, grad in leaf_grads.values():
         grad = _run_leaf_hooks(leaf, grad)
         if not create_graph:
-            if grad.creator is not None or id(grad) in assigned:
-                grad = grad.detach() if id(grad) not in assigned else grad.clone().detach()
-            assigned.add(id(grad))
+            grad = _owned_gradient(leaf, grad, given)
         if leaf.grad is None:
             leaf.grad = grad
         else:
             leaf.grad = leaf.grad + grad
+
+
+def _owned_gradient(leaf, grad, given):
+    """`grad` as a constant whose array the leaf alone owns, writable, in the leaf's dtype
+    (never a read-only broadcast view, a view of another leaf's gradient, or the caller's
+    array), as PyTorch's .grad is."""
+    backend = leaf.backend
+    data = grad.data
+    if data.dtype != leaf.data.dtype:
+        data = backend.xp.astype(data, leaf.data.dtype)  # a new array
+    elif id(data) in given:
+        data = backend.xp.asarray(data, copy=True)
+    else:
+        data = backend.own(data)
+    given.add(id(data))
+    return Tensor._wrap(data, backend)

@@ -40,7 +40,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
         if not t.requires_grad:
             raise GraphError("grad(): an output does not require grad; it does not depend on the "
                              "inputs through recorded ops")
-    seeds = [_seed_gradient(o, g, "grad") for o, g in zip(outputs, grad_outputs)]
+    seeds = [_seed_gradient(o, g, "grad", create_graph) for o, g in zip(outputs, grad_outputs)]
     if retain_graph is None:
         retain_graph = create_graph
     results = run_backward(outputs, seeds, retain_graph, create_graph, capture=inputs)

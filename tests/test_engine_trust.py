@@ -4,7 +4,8 @@ Each test is named after its item and failed before the fix."""
 
 from __future__ import annotations
 
-import numpy as np
+import re
+
 import pytest
 
 import gradflow as gf
@@ -84,3 +85,59 @@ def test_issue12_item3_retained_grad_is_owned(device):
     y.sum().backward()
     y.grad.zero_()
     assert x.grad.tolist() == [1.0, 1.0, 1.0]
+
+
+# -- item 6: a hook must return a gradient like the one it was given, or None -----------------
+
+WRONG_RETURNS = {
+    "shape": (lambda g: gf.ones(1, dtype=g.dtype, device=g.device), ShapeError, "shape (1,)"),
+    "dtype": (lambda g: g.to(gf.int32), DTypeError, "int32"),
+    "device": (lambda g: g.to("strict:device1" if g.device != "strict:device1" else "cpu"),
+               DeviceMismatchError, "on "),
+    "not-a-tensor": (lambda g: g.tolist(), GraphError, "returned a list"),
+}
+
+
+def wrong_hook(grad):  # a named function: the message must name it
+    return WRONG_RETURNS[wrong_hook.kind][0](grad)
+
+
+@pytest.mark.parametrize("on", ["leaf", "non-leaf"])
+@pytest.mark.parametrize("kind", list(WRONG_RETURNS))
+def test_issue12_item6_a_hook_returning_a_wrong_gradient_is_a_typed_error(device, kind, on):
+    _, error, phrase = WRONG_RETURNS[kind]
+    wrong_hook.kind = kind
+    x = gf.ones(3, device=device, requires_grad=True)
+    target = x if on == "leaf" else x * 2.0
+    target.register_hook(wrong_hook)
+    with pytest.raises(error, match=re.escape(phrase)) as info:
+        (target * 3.0).sum().backward()
+    message = str(info.value)
+    assert "wrong_hook" in message and "shape (3,)" in message
+    assert ("leaf tensor" in message) == (on == "leaf")
+    assert x.grad is None
+
+
+def test_issue12_item6_a_hook_may_return_a_matching_gradient_or_none(device):
+    x = gf.ones(3, device=device, requires_grad=True)
+    x.register_hook(lambda g: g * 2.0)
+    x.register_hook(lambda g: None)
+    (x * 3.0).sum().backward()
+    assert x.grad.tolist() == [6.0, 6.0, 6.0]
+
+
+# -- item 7: gf.grad takes one grad_output per output ----------------------------------------
+
+
+def test_issue12_item7_grad_outputs_must_match_the_outputs_in_number(device):
+    x = gf.ones(2, device=device, requires_grad=True)
+    y1, y2 = x * 2.0, x * 3.0
+    g = gf.ones(2, device=device)
+    with pytest.raises(GraphError, match="2 outputs but 1 grad_outputs"):
+        gf.grad([y1, y2], [x], grad_outputs=[g])
+    with pytest.raises(GraphError, match="1 outputs but 2 grad_outputs"):
+        gf.grad([y1], [x], grad_outputs=[g, g])
+    with pytest.raises(GraphError, match="2 outputs but 1 grad_outputs"):
+        gf.grad([y1, y2], [x], grad_outputs=g)
+    (dx,) = gf.grad([y1, y2], [x], grad_outputs=[g, g])
+    assert dx.tolist() == [5.0, 5.0]

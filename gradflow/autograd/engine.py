@@ -6,7 +6,7 @@ from collections import deque
 
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.autograd.sum_to import sum_to
-from gradflow.errors import GraphError, ShapeError
+from gradflow.errors import DeviceMismatchError, DTypeError, GraphError, ShapeError
 from gradflow.tensor import Tensor
 
 FREED = (
@@ -48,10 +48,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
             node = ready.popleft()
             grad = node_grads.pop(node)
             if node.hooks:
-                for hook in node.hooks:
-                    replaced = hook(grad)
-                    if replaced is not None:
-                        grad = replaced
+                grad = _run_hooks(node.hooks, grad, node)
             if captured is not None and node in capture_nodes:
                 captured[capture_nodes[node]] = grad
             if node.freed:
@@ -164,12 +161,37 @@ def _add_leaf(leaf_grads, leaf, grad):
 
 
 def _run_leaf_hooks(leaf, grad):
-    if leaf._hooks:
-        for hook in leaf._hooks:
-            replaced = hook(grad)
-            if replaced is not None:
-                grad = replaced
+    return _run_hooks(leaf._hooks, grad, leaf) if leaf._hooks else grad
+
+
+def _run_hooks(hooks, grad, target):
+    """Call each hook on the gradient of `target` (a leaf, or the node whose output it is);
+    a returned Tensor replaces the gradient and must match it in kind."""
+    for hook in hooks:
+        replaced = hook(grad)
+        if replaced is not None:
+            _check_hook_result(hook, replaced, grad, target)
+            grad = replaced
     return grad
+
+
+def _check_hook_result(hook, new, old, target):
+    name = getattr(hook, "__qualname__", None) or repr(hook)
+    of = (f"a leaf tensor of shape {tuple(old.shape)}" if isinstance(target, Tensor) else
+          f"the output of {target.name} (shape {tuple(old.shape)})")
+    where = f"hook {name} registered on {of}"
+    if not isinstance(new, Tensor):
+        raise GraphError(f"{where} returned a {type(new).__name__}; a hook returns the new "
+                         "gradient as a Tensor, or None to keep it")
+    if new.backend is not old.backend:
+        raise DeviceMismatchError(f"{where} returned a gradient on {new.device}, not on "
+                                  f"{old.device}; move it with .to({old.device!r})")
+    if new.shape != old.shape:
+        raise ShapeError(f"{where} returned a gradient of shape {new.shape}, not "
+                         f"{tuple(old.shape)}; a hook must keep the gradient's shape")
+    if new.dtype is not old.dtype:
+        raise DTypeError(f"{where} returned a {new.dtype.name} gradient, not {old.dtype.name}; "
+                         f"convert it with .to(gf.{old.dtype.name})")
 
 
 def _accumulate(leaf_grads, create_graph):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from gradflow.autograd.function import Function
 from gradflow.autograd.grad_mode import state as _grad_state
-from gradflow.backends.generic import conv_output_hw
+from gradflow.backends.geometry import conv_output_hw
 from gradflow.errors import ConfigError, DTypeError, ShapeError
 from gradflow.tensor import Tensor
 

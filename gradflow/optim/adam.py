@@ -55,19 +55,22 @@ class Adam(Optimizer):
         keys = ("step", "exp_avg", "exp_avg_sq")
         return keys + ("max_exp_avg_sq",) if group["amsgrad"] else keys
 
-    def _update(self, param, grad, state, o):
+    def _step_options(self, group: dict) -> dict:
+        options = super()._step_options(group)
+        options["decoupled_weight_decay"] = self._decoupled
+        return options
+
+    def _update(self, param, grad, state, options):
         if not state:
             state["step"] = 0
-            for key in self._state_keys(o)[1:]:
+            for key in self._state_keys(options)[1:]:
                 state[key] = Tensor._wrap(self._buffer(param), param.backend)
         state["step"] += 1
-        beta1, beta2 = o["betas"]
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         max_sq = state.get("max_exp_avg_sq")
         data, exp_avg.data, exp_avg_sq.data, max_data = param.backend.adam_step(
             param.data, grad, exp_avg.data, exp_avg_sq.data,
-            None if max_sq is None else max_sq.data, state["step"], o["lr"], beta1, beta2,
-            o["eps"], o["weight_decay"], o["amsgrad"], o["maximize"], self._decoupled)
+            None if max_sq is None else max_sq.data, state["step"], options)
         if max_sq is not None:
             max_sq.data = max_data
         return data

@@ -47,11 +47,10 @@ class SGD(Optimizer):
     def _state_keys(self, group: dict) -> tuple[str, ...]:
         return ("momentum_buffer",) if group["momentum"] != 0 else ()
 
-    def _update(self, param, grad, state, o):
+    def _update(self, param, grad, state, options):
         buf = state.get("momentum_buffer")
         data, new_buf = param.backend.sgd_step(
-            param.data, grad, None if buf is None else buf.data, o["lr"], o["momentum"],
-            o["dampening"], o["nesterov"], o["weight_decay"], o["maximize"])
+            param.data, grad, None if buf is None else buf.data, options)
         if new_buf is not None:
             if buf is None:
                 state["momentum_buffer"] = param._wrap(new_buf, param.backend)

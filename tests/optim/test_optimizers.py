@@ -122,10 +122,10 @@ KERNEL_CASES = [
                   "weight_decay": 0.0, "maximize": False}, ["momentum_buffer"]),
     ("sgd_step", {"lr": 0.1, "momentum": 0.0, "dampening": 0.0, "nesterov": False,
                   "weight_decay": 0.1, "maximize": False}, [None]),
-    ("adam_step", {"step": 3, "lr": 0.01, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8,
+    ("adam_step", {"step": 3, "lr": 0.01, "betas": (0.9, 0.99), "eps": 1e-8,
                    "weight_decay": 0.1, "amsgrad": True, "maximize": True,
                    "decoupled_weight_decay": False}, ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]),
-    ("adam_step", {"step": 1, "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+    ("adam_step", {"step": 1, "lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8,
                    "weight_decay": 0.1, "amsgrad": False, "maximize": False,
                    "decoupled_weight_decay": True}, ["exp_avg", "exp_avg_sq", None]),
     ("rmsprop_step", {"lr": 0.01, "alpha": 0.9, "eps": 1e-8, "weight_decay": 0.1,
@@ -137,6 +137,13 @@ KERNEL_CASES = [
     ("adagrad_step", {"step": 4, "lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.1,
                       "eps": 1e-10, "maximize": True}, ["sum"]),
 ]
+
+
+def _call_kernel(kernel, arrays, options):
+    """kernel(param, grad, *states, [step,] options): the step count is positional."""
+    options = dict(options)
+    step = options.pop("step", None)
+    return kernel(*arrays, *(() if step is None else (step,)), options)
 
 
 def _kernel_inputs(state_names, dtype, seed=1):
@@ -156,12 +163,12 @@ def test_numpy_kernels_match_generic(name, options, states, dtype):
 
     def run(fn):
         args = (param.copy(), grad, *[None if s is None else s.copy() for s in state])
-        out = fn(*args, **options)
+        out = _call_kernel(fn, args, options)
         assert out[0] is args[0]  # updated in place
         return out
 
     fast = run(getattr(backend, name))
-    slow = run(lambda *a, **k: getattr(Backend, name)(backend, *a, **k))
+    slow = run(lambda *a: getattr(Backend, name)(backend, *a))
     for a, b in zip(fast, slow):
         assert (a is None) == (b is None)
         if a is not None:
@@ -173,7 +180,9 @@ def test_numpy_kernels_match_generic(name, options, states, dtype):
 def test_numpy_sgd_first_momentum_step_copies_the_gradient():
     backend = get_backend("cpu")
     param, grad = np.ones(3, np.float32), np.full(3, 2.0, np.float32)
-    out, buf = backend.sgd_step(param, grad, None, 0.5, 0.9, 0.0, False, 0.0, False)
+    out, buf = backend.sgd_step(param, grad, None, {
+        "lr": 0.5, "momentum": 0.9, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0,
+        "maximize": False})
     assert out is param and buf is not grad
     np.testing.assert_array_equal(buf, grad)
     np.testing.assert_array_equal(out, [0.0, 0.0, 0.0])
@@ -192,11 +201,12 @@ def test_cupy_kernels_match_generic(name, options, states, dtype):
 
     def run(fn):
         on_gpu = [None if s is None else backend.from_host(s) for s in state]
-        out = fn(backend.from_host(param), backend.from_host(grad), *on_gpu, **options)
+        out = _call_kernel(fn, (backend.from_host(param), backend.from_host(grad), *on_gpu),
+                           options)
         return [None if a is None else backend.to_host(a) for a in out]
 
     fast = run(getattr(backend, name))
-    slow = run(lambda *a, **k: getattr(Backend, name)(backend, *a, **k))
+    slow = run(lambda *a: getattr(Backend, name)(backend, *a))
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     for a, b in zip(fast, slow):
         assert (a is None) == (b is None)

@@ -51,9 +51,9 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 grad = _run_hooks(node.hooks, grad, node)
             if captured is not None and node in capture_nodes:
                 captured[capture_nodes[node]] = grad
-            if node.freed:
-                raise GraphError(FREED)
             inputs = node.inputs
+            if inputs is None:  # released
+                raise GraphError(FREED)
             if node.versions is not None:
                 _check_input_versions(node)
             if node.saves_output and node.output_counter.value != node.output_version:
@@ -92,7 +92,10 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 if left == 0:
                     ready.append(creator)
             if not retain_graph:
-                node.release()
+                if node._plain_release:  # NOTE: Function.release written out
+                    node.inputs = node.input_creators = None
+                else:
+                    node.release()
         if captured is not None:
             for key, (leaf, grad) in leaf_grads.items():
                 if key in captured:
@@ -111,7 +114,7 @@ def _count_consumers(start_nodes):
     starts = set(stack)
     while stack:
         node = stack.pop()
-        if node.freed:
+        if node.inputs is None:  # released
             raise GraphError(FREED)
         for creator in node.input_creators:  # None where no gradient is needed
             if creator is not None:

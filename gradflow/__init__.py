@@ -50,9 +50,10 @@ del checkpoint, creation, tensor_methods  # noqa: F821
 __all__ = [
     "DType", "Generator", "Tensor", "arange", "as_tensor", "bfloat16", "bool", "detect_anomaly",
     "empty", "enable_grad", "eye", "float16", "float32", "float64", "from_dlpack", "full",
-    "full_like", "get_rng_state", "grad", "info", "int16", "int32", "int64", "int8",
+    "full_like", "get_num_threads", "get_rng_state", "grad", "info", "int16", "int32", "int64", "int8",
     "is_grad_enabled", "linspace", "load", "manual_seed", "no_grad", "ones", "ones_like", "rand",
-    "randint", "randn", "randperm", "save", "set_grad_enabled", "set_rng_state", "tensor",
+    "randint", "randn", "randperm", "save", "set_grad_enabled", "set_num_threads", "set_rng_state",
+    "tensor",
     "uint8", "zeros", "zeros_like",
     # subpackages
     "autograd", "backends", "cuda", "data", "dtypes", "errors", "io", "linalg", "nn", "ops",

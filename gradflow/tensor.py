@@ -203,7 +203,7 @@ class Tensor(TensorMethods):
             dtype = device_or_dtype
         elif device_or_dtype is not None:
             device = device_or_dtype
-        from gradflow.ops.elementwise import cast, transfer
+        from gradflow.ops.cast import cast, transfer
 
         out = self
         if device is not None:
@@ -272,7 +272,7 @@ class Tensor(TensorMethods):
         return self
 
     def clone(self) -> "Tensor":
-        from gradflow.ops.elementwise import clone
+        from gradflow.ops.cast import clone
 
         return clone(self)
 

@@ -12,7 +12,7 @@ from gradflow.nn import functional as F
 from gradflow.nn import init
 from gradflow.nn.layers import Linear
 from gradflow.nn.module import Module, Parameter
-from gradflow.ops.elementwise import cast
+from gradflow.ops.cast import cast
 from gradflow.tensor import Tensor
 
 __all__ = ["MultiheadAttention"]

@@ -12,7 +12,8 @@ from __future__ import annotations
 import gradflow as gf
 from gradflow.errors import ConfigError, DTypeError, ShapeError
 from gradflow.nn.functional_conv import adaptive_avg_pool2d
-from gradflow.ops.conv import Conv2dBackwardInput, avg_pool2d, conv2d, max_pool2d
+from gradflow.ops.conv import Conv2dBackwardInput, conv2d
+from gradflow.ops.pool import avg_pool2d, max_pool2d
 from gradflow.ops.shape import IndexAdd
 from gradflow.tensor import Tensor
 

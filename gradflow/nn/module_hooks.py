@@ -10,7 +10,7 @@ PyTorch), and either may replace what flows on.
 from __future__ import annotations
 
 from gradflow.autograd.grad_mode import state as _grad_state
-from gradflow.ops.elementwise import cast, clone
+from gradflow.ops.cast import cast, clone
 from gradflow.ops.shape import cat
 from gradflow.tensor import Tensor
 

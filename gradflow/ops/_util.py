@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 
-from gradflow.errors import DTypeError, GradflowError, ShapeError
+from gradflow.errors import ConfigError, DTypeError, GradflowError, ShapeError
 from gradflow.tensor import Tensor
 
 SCALARS = (int, float, bool)
@@ -19,7 +19,7 @@ def as_tensor_like(value, like: Tensor) -> Tensor:
 
 def promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """PyTorch-style promotion when two tensors' dtypes differ (int with float gives float)."""
-    from gradflow.ops.elementwise import cast
+    from gradflow.ops.cast import cast
 
     da, db = a.dtype, b.dtype
     if da.is_floating_point and not db.is_floating_point:
@@ -85,3 +85,20 @@ def normalize_dims(dim, ndim: int, op: str) -> tuple[int, ...] | None:
         dims = tuple(sorted(normalize_dim(d, ndim, op) for d in dim))
     # NOTE: a 0-d tensor accepts dim 0 and -1 (PyTorch) but has no axis to reduce
     return dims if ndim else ()
+
+
+def pair_of_ints(value, name: str, op: str, minimum: int = 1) -> tuple[int, int]:
+    """`value` as an (int, int) pair (one int is repeated), each >= minimum, else ConfigError."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) != 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in items):
+        kind = "positive" if minimum == 1 else "non-negative"
+        raise ConfigError(f"{op}: {name} must be a {kind} int or a pair of them, got {value!r}")
+    return items
+
+
+def positive_int(value, name: str, op: str) -> int:
+    """`value` if it is an int >= 1, else a ConfigError naming the op and the argument."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{op}: {name} must be a positive int, got {value!r}")
+    return value

@@ -13,6 +13,7 @@ from gradflow.autograd.function import Function, mismatch_error
 from gradflow.errors import ConfigError, DTypeError
 from gradflow.ops._util import as_tensor_like, reraise
 from gradflow.ops.promotion import as_python_scalar, is_scalar, result_type
+from gradflow.ops.cast import cast
 from gradflow.tensor import Tensor
 
 # -- arithmetic ---------------------------------------------------------------
@@ -660,59 +661,3 @@ def _tensorize(value, like: Tensor, dtype=None) -> Tensor:
                         device=like.backend)
         value = tensor(value, device=like.backend)
     return value if dtype is None or value.dtype is dtype else cast(value, dtype)
-
-
-# -- copies, casts and transfers --------------------------------------------------
-
-
-class Clone(Function):
-    def forward(self, x):
-        return self.backend.xp.asarray(x, copy=True)
-
-    def backward(self, grad):
-        return grad
-
-
-class Cast(Function):
-    params = ("target",)
-    saved = ("source",)
-
-    def forward(self, x):
-        self.source = x.dtype
-        return self.backend.xp.astype(x, self.target)
-
-    def backward(self, grad):
-        return Cast.apply(grad, target=self.source)
-
-
-class Transfer(Function):
-    """Copy to another device; the gradient goes back to the source device."""
-
-    params = ("target",)
-
-    def forward(self, x):
-        return self.target.from_host(self.backend.to_host(x))
-
-    def backward(self, grad):
-        return transfer(grad, self.backend)
-
-
-def clone(x: Tensor) -> Tensor:
-    return Clone.apply(x)
-
-
-def cast(x: Tensor, dtype) -> Tensor:
-    """Convert to a gradflow dtype (differentiable between float dtypes)."""
-    target = x.backend.xp_dtype(dtype)
-    if x.data.dtype == target:
-        return x
-    out = Cast.apply(x, target=target)
-    if not dtype.is_floating_point and out.requires_grad:
-        out.requires_grad, out.creator = False, None
-    return out
-
-
-def transfer(x: Tensor, target) -> Tensor:
-    out = Transfer.apply(x, target=target)
-    out.backend = target
-    return out

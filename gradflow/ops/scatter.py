@@ -11,7 +11,8 @@ import builtins
 
 from gradflow.errors import ConfigError, IndexingError, ShapeError
 from gradflow.ops._util import normalize_dim
-from gradflow.ops.elementwise import _tensorize, cast, maximum, minimum, mul, where
+from gradflow.ops.cast import cast
+from gradflow.ops.elementwise import _tensorize, maximum, minimum, mul, where
 from gradflow.ops.shape import (
     IndexAdd, Take, broadcast_to, getitem, reshape, write_flat,
 )

@@ -38,7 +38,12 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict) -> None:
-        super()._check_group(group)
+        self._check_moments(group)
+        self._bool(group, "amsgrad")
+
+    def _check_moments(self, group: dict) -> None:
+        """lr, betas, eps, weight_decay and maximize: the options of the Adam family."""
+        Optimizer._check_group(self, group)
         betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ConfigError(f"{self._name}: invalid betas={betas!r}; expected a pair "
@@ -48,7 +53,6 @@ class Adam(Optimizer):
             for i, b in enumerate(betas))
         group["eps"] = self._float(group, "eps")
         group["weight_decay"] = self._float(group, "weight_decay")
-        self._bool(group, "amsgrad")
         self._bool(group, "maximize")
 
     def _state_keys(self, group: dict) -> tuple[str, ...]:

@@ -33,6 +33,12 @@ class _Declared(type):
     """Gives each Function subclass slots for exactly what it declares (params and saved)."""
 
     def __new__(mcls, name, bases, namespace):
+        for old in ("saves_inputs", "reads_for"):
+            if old in namespace:  # the first protocol's names: they would check nothing now
+                raise TypeError(
+                    f"{name}.{old}: the op protocol declares what backward reads as grad_reads "
+                    "(per input, the inputs its gradient reads); see docs/design.md, "
+                    "'Writing an op'")
         if "__slots__" not in namespace:
             inherited = {slot for base in bases for klass in base.__mro__
                          for slot in getattr(klass, "__slots__", ())}

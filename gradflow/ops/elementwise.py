@@ -160,6 +160,8 @@ def _floor_divide(xp, a, b):
 class Rounded(Function):
     """A piecewise-constant function of its inputs (rounded division): gradient 0."""
 
+    params = ("fn",)
+
     def forward(self, *args):
         return self.fn(self.backend.xp, *args)
 
@@ -175,8 +177,8 @@ def _zeros(like: Tensor) -> Tensor:
 class Remainder(Function):
     """a % b with the divisor's sign (Python's), or fmod (C's: the dividend's sign)."""
 
-    saves_inputs = True
-    reads_for = ((), (0, 1))
+    params = ("c_sign",)
+    grad_reads = ((), (0, 1))  # b's gradient reads the quotient a / b
 
     def forward(self, a, b):
         r = a % b
@@ -249,7 +251,7 @@ def rdiv(a: Tensor, b) -> Tensor:
 class Pow(Function):
     """x ** e, either of which may be a constant scalar; the backend's pow."""
 
-    saves_inputs = True
+    grad_reads = ((0, 1), (0, 1))
     saves_output = True
 
     def forward(self, x, e):

@@ -24,7 +24,8 @@ _LN10 = math.log(10.0)
 class Unary(Function):
     """y = xp.<fn>(x) with dy/dx = _DERIVATIVES[fn](x), itself made of gradflow ops."""
 
-    saves_inputs = True
+    params = ("fn",)
+    grad_reads = ((0,),)
 
     def forward(self, x):
         return getattr(self.backend.xp, self.fn)(x)
@@ -166,7 +167,7 @@ def sign(x: Tensor) -> Tensor:
 
 
 class Atan2(Function):
-    saves_inputs = True
+    grad_reads = ((0, 1), (0, 1))
 
     def forward(self, y, x):
         return self.backend.xp.atan2(y, x)

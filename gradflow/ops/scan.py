@@ -30,6 +30,8 @@ def _scan_input(x: Tensor, dim, dtype, op: str):
 
 
 class CumSum(Function):
+    params = ("dim",)
+
     def forward(self, x):
         return self.backend.xp.cumulative_sum(x, axis=self.dim)
 
@@ -46,7 +48,8 @@ def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
 
 
 class CumProd(Function):
-    saves_inputs = True
+    params = ("dim",)
+    grad_reads = ((0,),)
     saves_output = True
 
     def forward(self, x):

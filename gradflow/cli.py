@@ -65,12 +65,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--detect-anomaly", action="store_true",
                        help="raise at the first NaN/Inf, naming the op")
     train.add_argument("--no-progress", action="store_true")
+    train.add_argument("--amp", action="store_true",
+                       help="mixed precision (autocast; a GradScaler for float16); on the CPU "
+                            "usually slower than float32")
+    train.add_argument("--amp-dtype", choices=("float16", "bfloat16"), default=None,
+                       help="default: float16 on CUDA, bfloat16 on the CPU")
 
     check = commands.add_parser("check", help="compare every op and reference model across devices")
     check.add_argument("--devices", default="cpu,strict,strict:device1", type=_device_list,
                        help="comma-separated devices, or 'all' for every available one")
     check.add_argument("--allow-missing", action="store_true",
                        help="report unavailable devices as missing instead of failing")
+    check.add_argument("--require-gpu", action="store_true",
+                       help="fail unless a CUDA device was checked (even with --allow-missing)")
     check.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     check.add_argument("--json", action="store_true")
 
@@ -94,6 +101,17 @@ def _datasets(args):
     return (train, test, 32, 3) if args.dataset == "cifar10" else (train, test, 28, 1)
 
 
+def _output_dir_problem(out: Path) -> str | None:
+    """Why `out` cannot hold the run's files (checked before any training), or None."""
+    if out.exists() and not out.is_dir():
+        return "exists and is not a directory; give a directory (it is created if missing)"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the directory: {exc.strerror or exc}"
+    return None
+
+
 def cmd_train(args) -> int:
     import gradflow as gf
     from gradflow import models, nn, optim
@@ -103,6 +121,10 @@ def cmd_train(args) -> int:
 
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         print(f"gradflow train: --data-dir {args.data_dir} is not a directory", file=sys.stderr)
+        return 2
+    problem = _output_dir_problem(Path(args.out))
+    if problem is not None:
+        print(f"gradflow train: --out {args.out}: {problem}", file=sys.stderr)
         return 2
     args.device = get_backend(args.device).name
     print(f"gradflow: training on device {args.device}")
@@ -127,7 +149,7 @@ def cmd_train(args) -> int:
         history = fit(model, train_loader, optimizer, nn.CrossEntropyLoss(), epochs,
                       val_loader=test_loader, scheduler=scheduler,
                       clip_grad_norm=args.clip_grad_norm, out_dir=out,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, amp=args.amp, amp_dtype=args.amp_dtype)
     from gradflow.checkpoint import save_checkpoint
 
     save_checkpoint(out / "model.safetensors", model, generator=False,
@@ -150,7 +172,8 @@ class _null:
 def cmd_check(args) -> int:
     from gradflow.testing.check import run_check
 
-    report = run_check(args.devices, args.dtype, allow_missing=args.allow_missing)
+    report = run_check(args.devices, args.dtype, allow_missing=args.allow_missing,
+                       require_gpu=args.require_gpu)
     if args.json:
         print(json.dumps(report.as_dict(), indent=1))
     else:

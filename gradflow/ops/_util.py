@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 
-from gradflow.errors import ConfigError, DTypeError, GradflowError, ShapeError
+from gradflow.errors import ConfigError, DimensionError, DTypeError, GradflowError, ShapeError
 from gradflow.tensor import Tensor
 
 SCALARS = (int, float, bool)
@@ -18,16 +18,12 @@ def as_tensor_like(value, like: Tensor) -> Tensor:
 
 
 def promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """PyTorch-style promotion when two tensors' dtypes differ (int with float gives float)."""
+    """Both tensors cast to their common dtype (PyTorch's promote_types)."""
     from gradflow.ops.cast import cast
+    from gradflow.ops.promotion import promote_types
 
-    da, db = a.dtype, b.dtype
-    if da.is_floating_point and not db.is_floating_point:
-        return a, cast(b, da)
-    if db.is_floating_point and not da.is_floating_point:
-        return cast(a, db), b
-    wider = da if da.itemsize >= db.itemsize else db
-    return (a if da is wider else cast(a, wider)), (b if db is wider else cast(b, wider))
+    target = promote_types(a.dtype, b.dtype)
+    return tuple(t if t.dtype is target else cast(t, target) for t in (a, b))
 
 
 def broadcast_shapes(op: str, *shapes) -> tuple[int, ...]:
@@ -72,7 +68,8 @@ def normalize_dim(dim: int, ndim: int, op: str) -> int:
         raise DTypeError(f"{op}: dim must be an int (or a tuple of ints), got {dim!r} "
                          f"({type(dim).__name__})") from None
     if not -max(ndim, 1) <= dim < max(ndim, 1):
-        raise ShapeError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions")
+        raise DimensionError(f"{op}: dim {dim} is out of range for a tensor with {ndim} "
+                             "dimensions")
     return dim % ndim if ndim else 0
 
 
@@ -83,6 +80,8 @@ def normalize_dims(dim, ndim: int, op: str) -> tuple[int, ...] | None:
         dims = (normalize_dim(dim, ndim, op),)
     else:
         dims = tuple(sorted(normalize_dim(d, ndim, op) for d in dim))
+        if len(set(dims)) < len(dims):
+            raise ShapeError(f"{op}: dim {tuple(dim)} names a dimension twice")
     # NOTE: a 0-d tensor accepts dim 0 and -1 (PyTorch) but has no axis to reduce
     return dims if ndim else ()
 

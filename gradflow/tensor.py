@@ -305,7 +305,7 @@ class Tensor(TensorMethods):
                 "backward(): this tensor does not require grad and has no grad_fn; "
                 "create the inputs with requires_grad=True"
             )
-        gradient = _seed_gradient(self, gradient, "backward")
+        gradient = _seed_gradient(self, gradient, "backward", create_graph)
         run_backward([self], [gradient], retain_graph or create_graph, create_graph)
 
     def register_hook(self, hook):
@@ -339,7 +339,9 @@ class Tensor(TensorMethods):
         def keep(grad):
             target = ref()
             if target is not None:
-                target.grad = grad.detach() if target.grad is None else target.grad + grad.detach()
+                # NOTE: a copy: the same array may flow on to other tensors' gradients
+                own = Tensor._wrap(grad.backend.xp.asarray(grad.data, copy=True), grad.backend)
+                target.grad = own if target.grad is None else target.grad + own
 
         self.register_hook(keep)
 
@@ -350,7 +352,10 @@ class Tensor(TensorMethods):
 
         Outside a recorded graph the array is updated in place (the optimizer's case).
         While recording, the op runs on an alias of the old tensor and this tensor
-        takes over the result's node, so gradients flow through the change.
+        takes over the result's node, so gradients flow through the change; a recorded
+        view passes the change on to its base (PyTorch's CopySlices): the base's elements
+        are replaced in its memory and it takes over the graph of the replacement.
+        Either way the version counter of the memory goes up.
         """
         recording = _grad_state.enabled
         if self.requires_grad and self.creator is None and recording:
@@ -358,9 +363,13 @@ class Tensor(TensorMethods):
                 f"{op}: a leaf tensor that requires grad cannot be changed in place while "
                 "recording; wrap the update in `with gf.no_grad():`"
             )
+        views = _recorded_views(self) if recording else ()
         source = self
         if recording:  # NOTE: always an alias, or the new node would list self as its input
-            source = Tensor._wrap(self.data, self.backend, self.requires_grad, self.creator)
+            data = self.data
+            if views:  # the old values, kept: the base's memory is about to be overwritten
+                data = self.backend.xp.asarray(data, copy=True)
+            source = Tensor._wrap(data, self.backend, self.requires_grad, self.creator)
         result = compute(source)
         if result.data.shape != self.data.shape:
             raise ShapeError(f"{op}: result of shape {result.shape} does not fit {self.shape}")
@@ -373,20 +382,25 @@ class Tensor(TensorMethods):
             xp = self.backend.xp
             everywhere = xp.ones(self.data.shape, dtype=xp.bool, device=self.backend.device)
             result = where(Tensor._wrap(everywhere, self.backend), result, source)
-        if result.creator is not None:
+        if views:
+            _write_through(views, result)
+        elif result.creator is not None:
             self.data = result.data
             self.creator = result.creator
             self.requires_grad = True
         else:
-            data = result.data
-            if data.dtype != self.data.dtype:
-                data = self.backend.xp.astype(data, self.data.dtype)
-            if self.backend.inplace:
-                self.data[...] = data
-            else:
-                self.data = data
-        self._version += 1
+            self._overwrite(result.data)
+        self._memory_version().value += 1
         return self
+
+    def _overwrite(self, data) -> None:
+        """Put `data` into this tensor's memory (so every alias sees it)."""
+        if data.dtype != self.data.dtype:
+            data = self.backend.xp.astype(data, self.data.dtype)
+        if self.backend.inplace:
+            self.data[...] = data
+        else:
+            self.data = data
 
     def add_(self, other, alpha: float = 1.0) -> "Tensor":
         other = other * alpha if alpha != 1.0 else other
@@ -432,6 +446,42 @@ class Tensor(TensorMethods):
         self._inplace(lambda t: index_put(t, key, value), "__setitem__")
 
 
+def _recorded_views(t: Tensor) -> list:
+    """[t, its base, ...] up to (not including) the first tensor that is not a recorded
+    view: the chain an in-place change of t must be written through; [] if t is no view."""
+    views = []
+    node = t.creator
+    while node is not None and node.is_view and not node.freed:
+        views.append(t)
+        t = node.inputs[0]
+        node = t.creator
+    if views and t.requires_grad and t.creator is None:
+        raise GraphError(
+            f"in-place change of a view of a leaf tensor of shape {t.shape} that requires "
+            "grad, while recording; wrap it in `with gf.no_grad():` or change a .clone()")
+    return views
+
+
+def _write_through(views: list, value: Tensor) -> None:
+    """views[0] (a view of views[1], ..., of a base) takes the recorded `value`: each base
+    gets the view's elements replaced (the view op's `unview`), the outermost base has
+    them written into its memory and takes over the graph, and every view in the chain
+    is re-derived from its changed base, so gradients flow through both."""
+    for view in views:
+        node = view.creator
+        base = node.inputs[0]
+        value = node.unview(Tensor._wrap(base.data, base.backend, base.requires_grad,
+                                         base.creator), value)
+    root = views[-1].creator.inputs[0]
+    root._overwrite(value.data)
+    root.creator = value.creator
+    root.requires_grad = True
+    for view in reversed(views):
+        node = view.creator
+        fresh = type(node).apply(node.inputs[0], **node.param_values())
+        view.data, view.creator = fresh.data, fresh.creator
+
+
 class _HookHandle:
     __slots__ = ("hooks", "hook")
 
@@ -444,7 +494,7 @@ class _HookHandle:
             self.hooks.remove(self.hook)
 
 
-def _seed_gradient(output: Tensor, gradient, where: str) -> Tensor:
+def _seed_gradient(output: Tensor, gradient, where: str, create_graph: bool = False) -> Tensor:
     if gradient is None:
         if output.numel() != 1:
             raise GraphError(
@@ -467,7 +517,12 @@ def _seed_gradient(output: Tensor, gradient, where: str) -> Tensor:
         raise ShapeError(
             f"{where}(): gradient of shape {gradient.shape} for an output of shape {output.shape}"
         )
-    return gradient
+    if create_graph and gradient.requires_grad:  # its graph is part of the result
+        return gradient if gradient.dtype is output.dtype else gradient.to(output.dtype)
+    # NOTE: a copy, in the output's dtype (as PyTorch casts it): the caller's array must
+    # never become a leaf's .grad, which backward and optimizers may change in place.
+    xp = output.backend.xp
+    return Tensor._wrap(xp.astype(gradient.data, output.data.dtype, copy=True), output.backend)
 
 
 from gradflow import ops as _ops  # noqa: E402  (ops import Tensor, so they come after it)

@@ -55,3 +55,7 @@ class DatasetNotFoundError(DatasetError, FileNotFoundError):
 
 class ConfigError(GradflowError, ValueError):
     """A bad hyperparameter or setting, caught before any work starts."""
+
+
+class DistributedError(GradflowError, RuntimeError):
+    """A process group used before it exists, or ranks that disagree."""

@@ -1,4 +1,4 @@
-"""The `gradflow` command: train | check | bench | info."""
+"""The `gradflow` command: train | run | check | bench | info."""
 
 from __future__ import annotations
 
@@ -56,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--detect-anomaly", action="store_true",
                        help="raise at the first NaN/Inf, naming the op")
     train.add_argument("--no-progress", action="store_true")
+    train.add_argument("--nproc", type=_positive_int, default=1,
+                       help="train on this many processes (data parallel, through mpiexec); "
+                            "--batch-size stays the global batch")
+
+    run = commands.add_parser("run", help="run a script on N processes (mpiexec -n N)")
+    run.add_argument("-n", "--nproc", type=_positive_int, required=True)
+    run.add_argument("program", nargs=argparse.REMAINDER,
+                     help="script.py [args...] (or -m module [args...])")
 
     check = commands.add_parser("check", help="compare every op and reference model across devices")
     check.add_argument("--devices", default="cpu,strict,strict:device1")
@@ -131,6 +139,16 @@ class _null:
         return False
 
 
+def cmd_run(args) -> int:
+    from gradflow.distributed.launch import run
+
+    if not args.program:
+        print("gradflow run: name the script to run, e.g. gradflow run -n 2 train.py",
+              file=sys.stderr)
+        return 2
+    return run(args.nproc, args.program)
+
+
 def cmd_check(args) -> int:
     from gradflow.testing.check import run_check
 
@@ -162,7 +180,8 @@ def main(argv=None) -> int:
 
         gf.info()
         return 0
-    handler = {"train": cmd_train, "check": cmd_check, "bench": cmd_bench}[args.command]
+    handler = {"train": cmd_train, "run": cmd_run, "check": cmd_check,
+               "bench": cmd_bench}[args.command]
     from gradflow.errors import GradflowError
 
     try:

@@ -2,7 +2,8 @@
 
 from gradflow.data import transforms
 from gradflow.data.datasets import MNIST, Digits, FashionMNIST
+from gradflow.data.distributed import DistributedSampler
 from gradflow.data.loader import DataLoader, Dataset, TensorDataset, default_collate
 
-__all__ = ["DataLoader", "Dataset", "Digits", "FashionMNIST", "MNIST", "TensorDataset",
+__all__ = ["DataLoader", "Dataset", "Digits", "DistributedSampler", "FashionMNIST", "MNIST", "TensorDataset",
            "default_collate", "transforms"]

@@ -19,12 +19,14 @@ from gradflow.nn.layers import (
 from gradflow.nn.losses import (
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
 )
+from gradflow.nn import parallel
+from gradflow.nn.parallel import SyncBatchNorm
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d",
     "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout", "Embedding", "Flatten", "GELU",
     "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
     "MaxPool2d", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU",
-    "RemovableHandle", "Sequential", "Sigmoid", "SmoothL1Loss", "Softmax", "Tanh", "functional",
-    "init", "utils",
+    "RemovableHandle", "Sequential", "Sigmoid", "SmoothL1Loss", "Softmax", "SyncBatchNorm",
+    "Tanh", "functional", "init", "parallel", "utils",
 ]

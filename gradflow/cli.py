@@ -92,19 +92,28 @@ def cmd_train(args) -> int:
     import gradflow as gf
     from gradflow import models, nn, optim
     from gradflow.backends import get_backend
-    from gradflow.data import DataLoader
+    from gradflow.data import DataLoader, DistributedSampler
+    from gradflow.distributed import is_main_process
+    from gradflow.nn.parallel import DistributedDataParallel
     from gradflow.train import fit
 
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         print(f"gradflow train: --data-dir {args.data_dir} is not a directory", file=sys.stderr)
         return 2
+    world = _start_ranks(args)
+    if world == 0:  # NOTE: this process launched the ranks and they are done
+        return args.exit_status
     args.device = get_backend(args.device).name
-    print(f"gradflow: training on device {args.device}")
+    say = print if is_main_process() else _quiet
+    say(f"gradflow: training on device {args.device}" + (f", {world} ranks" if world > 1 else ""))
     gf.manual_seed(args.seed)
     train_set, test_set, size = _datasets(args)
     model = (models.cnn(image_size=size) if args.model == "cnn"
              else models.mlp(size * size, (512, 256) if size == 28 else (128,)))
     model.to(args.device)
+    plain_model = model
+    if world > 1:
+        model = DistributedDataParallel(model)
     lr = args.lr or (0.05 if args.optimizer == "sgd" else 1e-3)
     if args.optimizer == "sgd":
         optimizer = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
@@ -112,7 +121,12 @@ def cmd_train(args) -> int:
         optimizer = getattr(optim, {"adam": "Adam", "adamw": "AdamW"}[args.optimizer])(
             model.parameters(), lr=lr)
     epochs = args.epochs or DEFAULT_EPOCHS[args.dataset]
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, seed=args.seed)
+    if world > 1:  # NOTE: --batch-size is the global batch, shared by the ranks
+        train_loader = DataLoader(train_set, batch_size=max(1, args.batch_size // world),
+                                  sampler=DistributedSampler(train_set, seed=args.seed))
+    else:
+        train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                                  seed=args.seed)
     test_loader = DataLoader(test_set, batch_size=1000)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     out = Path(args.out)
@@ -122,13 +136,39 @@ def cmd_train(args) -> int:
                       val_loader=test_loader, scheduler=scheduler,
                       clip_grad_norm=args.clip_grad_norm, out_dir=out,
                       progress=not args.no_progress)
-    gf.save(out / "model.safetensors", model, extra={"dataset": args.dataset, "model": args.model,
-                                                      "epochs": epochs})
+    if not is_main_process():
+        return 0
+    gf.save(out / "model.safetensors", plain_model, extra={
+        "dataset": args.dataset, "model": args.model, "epochs": epochs})
     total = sum(history["seconds"])
     print(f"{args.dataset} {args.model}: test accuracy {history['val_accuracy'][-1]:.4f} after "
           f"{epochs} epochs, {total:.1f}s training on {args.device}")
     print(f"wrote {out / 'history.json'}, {out / 'model.safetensors'}, plots in {out}/*.png")
     return 0
+
+
+def _quiet(*_args, **_kwargs) -> None:
+    pass
+
+
+def _start_ranks(args) -> int:
+    """--nproc N: relaunch this command on N ranks (0: done here), or, inside such a rank,
+    join the process group (the world size); 1 when training in one process."""
+    from gradflow.distributed import launch, process_group
+
+    if args.nproc > 1 and process_group.launched_world_size() == 1:
+        args.exit_status = launch.run(args.nproc, ["-m", "gradflow", *args.argv])
+        return 0
+    if process_group.launched_world_size() > 1:
+        process_group.init_process_group()
+        if not process_group.is_main_process():
+            logging.getLogger().setLevel(logging.WARNING)
+        from gradflow.backends import get_backend
+
+        if args.device != "cpu" and get_backend(args.device).name.startswith("cuda"):
+            args.device = f"cuda:{process_group.get_local_rank()}"
+        return process_group.get_world_size()
+    return 1
 
 
 class _null:
@@ -175,6 +215,7 @@ def cmd_bench(args) -> int:
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command == "info":
         import gradflow as gf
 

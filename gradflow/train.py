@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import gradflow as gf
+from gradflow.distributed import is_main_process
 from gradflow.errors import ConfigError, NonFiniteError
 
 
@@ -131,6 +132,8 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
 
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"fit: epochs must be a positive int, got {epochs!r}")
+    if not is_main_process():  # NOTE: under data parallelism only rank 0 reports and writes
+        progress, log, out_dir = False, None, None
     history = History()
     out_dir = Path(out_dir) if out_dir is not None else None
     if out_dir is not None:
@@ -140,6 +143,8 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
     step = 0
     for epoch in range(1, epochs + 1):
         model.train()
+        if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):
+            train_loader.sampler.set_epoch(epoch - 1)  # a DistributedSampler's shuffle
         started = time.perf_counter()
         seen, correct, loss_sum, skipped = 0, 0, 0.0, 0
         bar = _progress(train_loader, len(train_loader), f"epoch {epoch}/{epochs}", progress)

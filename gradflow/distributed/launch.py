@@ -60,11 +60,25 @@ def mpiexec_command(nproc: int, program: list[str], mpiexec: str | None = None) 
     return command + [sys.executable, "-m", "mpi4py", *program]
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def rank_environment(nproc: int, environ=None) -> dict:
+    """The environment of the ranks: unless the user set a BLAS thread count, each rank gets
+    its share of the cores (1 thread for 2 ranks on 2 cores), as torchrun does: N ranks
+    with all-core BLAS pools would spin-wait for each other's cores."""
+    environ = dict(os.environ if environ is None else environ)
+    if not any(name in environ for name in THREAD_VARIABLES):
+        threads = str(max(1, (os.cpu_count() or 1) // nproc))
+        environ.update(dict.fromkeys(THREAD_VARIABLES, threads))
+    return environ
+
+
 def run(nproc: int, program: list[str], timeout: float | None = None) -> int:
     """Run `program` (a script and its arguments, or "-m", module, ...) on nproc ranks and
     return mpiexec's exit status (non-zero when any rank failed)."""
     try:
         return subprocess.run(mpiexec_command(nproc, program), timeout=timeout,
-                              check=False).returncode
+                              env=rank_environment(nproc), check=False).returncode
     except KeyboardInterrupt:
         return 130

@@ -1,6 +1,8 @@
 """Distributed pieces that need no second process: the post-accumulate hook the reducer
 starts from, DistributedSampler, the launcher's command line, the errors without a group."""
 
+import os
+
 import pytest
 
 import gradflow as gf
@@ -81,3 +83,12 @@ def test_run_needs_a_program(capsys):
 
     assert main(["run", "-n", "2"]) == 2
     assert "name the script" in capsys.readouterr().err
+
+
+def test_ranks_get_their_share_of_the_cores_unless_told():
+    from gradflow.distributed.launch import rank_environment
+
+    env = rank_environment(2, {"PATH": "/bin"})
+    share = str(max(1, (os.cpu_count() or 1) // 2))
+    assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == share
+    assert rank_environment(2, {"OMP_NUM_THREADS": "3"}) == {"OMP_NUM_THREADS": "3"}

@@ -1,0 +1,136 @@
+"""Data-parallel throughput on this machine: 1 process with 2 BLAS threads against 2 processes
+(`gradflow run -n 2`) with 1 BLAS thread each, Fashion-MNIST MLP and CNN.
+
+Each contender is a fresh launch of this script in --worker mode that trains a slice of an
+epoch (--samples images, global batch 128) and reports samples/s, bytes all-reduced per
+step and the share of the step spent waiting for communication (DDP.comm_wait_seconds:
+backward's wait for the bucket all-reduces; MPI on CPUs progresses a non-blocking
+all-reduce mostly inside that wait, so this is nearly all of the transfer time). Contenders
+are interleaved, round by round in rotating order, and the table gives medians and the
+2-process/1-process ratio of each round; absolute numbers drift on a shared machine.
+
+Run:
+    python bench/distributed.py --rounds 3 --samples 6400     # writes bench/results/distributed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH = 128
+
+
+def worker(args) -> None:
+    import gradflow as gf
+    import gradflow.distributed as dist
+    from gradflow import models, nn, optim
+    from gradflow.data import DataLoader, DistributedSampler, FashionMNIST
+    from gradflow.distributed.process_group import launched_world_size
+    from gradflow.nn.parallel import DistributedDataParallel
+
+    world, ddp = 1, None
+    if launched_world_size() > 1:
+        dist.init_process_group()
+        world = dist.get_world_size()
+    train = FashionMNIST(root=args.data_dir, train=True)
+    gf.manual_seed(0)
+    model = models.cnn() if args.model == "cnn" else models.mlp(784, (512, 256))
+    if world > 1:
+        model = ddp = DistributedDataParallel(model)
+    sampler = DistributedSampler(train, num_replicas=world, rank=dist.get_rank() if world > 1
+                                 else 0, seed=0)
+    loader = DataLoader(train, batch_size=BATCH // world, sampler=sampler)
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    steps = args.samples // BATCH
+    warmup = 3
+    for step, (x, y) in enumerate(loader):
+        if step == warmup:
+            if ddp is not None:
+                dist.barrier()
+                ddp.comm_wait_seconds = 0.0
+            started = time.perf_counter()
+        if step == warmup + steps:
+            break
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+    seconds = time.perf_counter() - started
+    if world == 1 or dist.get_rank() == 0:
+        waited = ddp.comm_wait_seconds if ddp is not None else 0.0
+        print("RESULT " + json.dumps({
+            "samples_per_s": steps * BATCH / seconds, "step_ms": 1e3 * seconds / steps,
+            "bytes_per_step": ddp.bytes_per_step if ddp is not None else 0,
+            "comm_wait_share": waited / seconds}), flush=True)
+
+
+def launch(model: str, nproc: int, args) -> dict:
+    threads = str(2 // nproc)
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads,
+           "MKL_NUM_THREADS": threads,
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    program = [str(Path(__file__).resolve()), "--worker", "--model", model, "--samples",
+               str(args.samples)] + (["--data-dir", args.data_dir] if args.data_dir else [])
+    command = ([sys.executable, "-m", "gradflow", "run", "-n", str(nproc)] if nproc > 1
+               else [sys.executable]) + program
+    out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800,
+                         check=True).stdout
+    return json.loads(next(line for line in out.splitlines() if line.startswith("RESULT"))[7:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", action="store_true")
+    parser.add_argument("--model", default="mlp")
+    parser.add_argument("--samples", type=int, default=6400, help="images timed per run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--models", default="mlp,cnn")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "distributed.json"))
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args)
+    contenders = [(m, n) for m in args.models.split(",") for n in (1, 2)]
+    runs = {c: [] for c in contenders}
+    for r in range(args.rounds):
+        order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
+        for contender in order:
+            runs[contender].append(launch(*contender, args))
+            time.sleep(0.3)
+    load = os.getloadavg()
+    rows = []
+    print(f"busy machine (load average {load[0]:.1f} on {os.cpu_count()} cores, other agents "
+          f"running); {args.rounds} interleaved rounds, {args.samples} images each, batch {BATCH}")
+    print("| model | processes x BLAS threads | samples/s (median) | step ms | bytes all-reduced "
+          "/ step | comm wait share | 2-proc / 1-proc (per round) |")
+    print("|---|---|---|---|---|---|---|")
+    for model in args.models.split(","):
+        ratios = [b["samples_per_s"] / a["samples_per_s"]
+                  for a, b in zip(runs[(model, 1)], runs[(model, 2)])]
+        for n in (1, 2):
+            results = runs[(model, n)]
+            row = {"model": model, "processes": n, "blas_threads": 2 // n,
+                   "samples_per_s": statistics.median(r["samples_per_s"] for r in results),
+                   "step_ms": statistics.median(r["step_ms"] for r in results),
+                   "bytes_per_step": results[0]["bytes_per_step"],
+                   "comm_wait_share": statistics.median(r["comm_wait_share"] for r in results),
+                   "runs": results, "ratios": ratios if n == 2 else None}
+            rows.append(row)
+            print(f"| {model} | {n} x {2 // n} | {row['samples_per_s']:.0f} | "
+                  f"{row['step_ms']:.1f} | {row['bytes_per_step'] / 1e6:.2f} MB | "
+                  f"{100 * row['comm_wait_share']:.1f}% | "
+                  + (", ".join(f"{x:.2f}" for x in ratios) if n == 2 else "") + " |")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"load_average": load, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

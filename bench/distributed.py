@@ -86,6 +86,47 @@ def launch(model: str, nproc: int, args) -> dict:
     return json.loads(next(line for line in out.splitlines() if line.startswith("RESULT"))[7:])
 
 
+# alpha-beta model of ring all-reduce (docs/distributed.md): per-hop latency alpha (s) and
+# per-link bandwidth (bytes/s) of each fabric, and each model's fp32 gradient bytes with an
+# assumed per-GPU step time (s) of which backward is two thirds.
+FABRICS = {"8 GPUs, NVLink (one node)": (8, 3e-6, 300e9),
+           "64 GPUs, 200 Gb/s InfiniBand": (64, 6e-6, 23e9)}
+WORKLOADS = {"CNN (421,642 params)": (421_642 * 4, 2e-3),
+             "ResNet-18 (11.69 M params)": (11_689_512 * 4, 50e-3)}
+
+
+def exposed_seconds(k: int, n: int, latency: float, per_byte: float, backward: float) -> float:
+    """Communication left after backward when k equal buckets become ready evenly during
+    backward and are all-reduced one after another (the last one can never overlap)."""
+    free = 0.0
+    for i in range(1, k + 1):
+        free = max(i * backward / k, free) + latency + n / k * per_byte
+    return free - backward
+
+
+def extrapolate(bucket_mb: float = 25.0) -> list[dict]:
+    """Ring all-reduce cost, scaling efficiency without and with overlap, and the bucket size
+    that hides the most communication behind backward."""
+    rows = []
+    for fabric, (p, alpha, bandwidth) in FABRICS.items():
+        latency = 2 * (p - 1) * alpha              # one all-reduce, whatever its size
+        per_byte = 2 * (p - 1) / (p * bandwidth)
+        for workload, (n, step) in WORKLOADS.items():
+            backward = step * 2 / 3
+            buckets = max(1, -(-n // int(bucket_mb * 2**20)))
+            total = buckets * latency + n * per_byte
+            k = min(range(1, 513), key=lambda k: exposed_seconds(k, n, latency, per_byte,
+                                                                   backward))
+            exposed = exposed_seconds(k, n, latency, per_byte, backward)
+            default = exposed_seconds(buckets, n, latency, per_byte, backward)
+            rows.append({"fabric": fabric, "workload": workload, "allreduce_ms": 1e3 * total,
+                         "efficiency_no_overlap": step / (step + total),
+                         "efficiency_25mb_overlap": step / (step + default),
+                         "best_bucket_mb": n / k / 2**20, "exposed_ms": 1e3 * exposed,
+                         "efficiency_overlap": step / (step + exposed)})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", action="store_true")
@@ -95,9 +136,21 @@ def main() -> None:
     parser.add_argument("--models", default="mlp,cnn")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "distributed.json"))
+    parser.add_argument("--extrapolate", action="store_true",
+                        help="print the alpha-beta extrapolation only")
     args = parser.parse_args()
     if args.worker:
         return worker(args)
+    if args.extrapolate:
+        print("| fabric | model | all-reduce (25 MB buckets) | efficiency, no overlap | "
+              "overlapped, 25 MB buckets | best bucket | exposed comm | efficiency, best |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in extrapolate():
+            print(f"| {r['fabric']} | {r['workload']} | {r['allreduce_ms']:.3f} ms | "
+                  f"{100 * r['efficiency_no_overlap']:.1f}% | "
+                  f"{100 * r['efficiency_25mb_overlap']:.1f}% | {r['best_bucket_mb']:.2f} MB | "
+                  f"{r['exposed_ms']:.3f} ms | {100 * r['efficiency_overlap']:.1f}% |")
+        return None
     contenders = [(m, n) for m in args.models.split(",") for n in (1, 2)]
     runs = {c: [] for c in contenders}
     for r in range(args.rounds):

@@ -61,6 +61,7 @@ def mpiexec_command(nproc: int, program: list[str], mpiexec: str | None = None) 
 
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+TERMINAL_VARIABLE = "GRADFLOW_RUN_TERMINAL"
 
 
 def rank_environment(nproc: int, environ=None) -> dict:
@@ -71,6 +72,11 @@ def rank_environment(nproc: int, environ=None) -> dict:
     if not any(name in environ for name in THREAD_VARIABLES):
         threads = str(max(1, (os.cpu_count() or 1) // nproc))
         environ.update(dict.fromkeys(THREAD_VARIABLES, threads))
+    if sys.stderr is not None and sys.stderr.isatty():
+        # NOTE: mpiexec forwards a rank's output a line at a time, so a progress bar
+        # (carriage returns, no newline) would show only at the end of each epoch; rank 0
+        # writes its stderr to this terminal directly instead.
+        environ[TERMINAL_VARIABLE] = os.ttyname(sys.stderr.fileno())
     return environ
 
 

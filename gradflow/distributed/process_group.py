@@ -96,6 +96,12 @@ def init_process_group(backend: str | None = None) -> None:
                                           "visible; use backend='mpi' on CPUs")
     if _group.size > 1:
         sys.excepthook = _abort_all_on_exception
+    terminal = os.environ.get("GRADFLOW_RUN_TERMINAL")  # set by `gradflow run` (launch.py)
+    if terminal and _group.rank == 0:
+        try:
+            sys.stderr = open(terminal, "w", buffering=1)  # noqa: SIM115 (for the process)
+        except OSError:
+            pass
 
 
 def _abort_all_on_exception(kind, value, tb):

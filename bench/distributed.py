@@ -10,7 +10,7 @@ are interleaved, round by round in rotating order, and the table gives medians a
 2-process/1-process ratio of each round; absolute numbers drift on a shared machine.
 
 Run:
-    python bench/distributed.py --rounds 3 --samples 6400     # writes bench/results/distributed.json
+    python bench/distributed.py --rounds 3     # writes bench/results/distributed.json
 """
 
 from __future__ import annotations

@@ -12,11 +12,22 @@ Example:
 """
 
 from gradflow.distributed.collectives import (
-    ReduceOp, Work, all_gather, all_reduce, all_reduce_object, broadcast,
+    ReduceOp,
+    Work,
+    all_gather,
+    all_reduce,
+    all_reduce_object,
+    broadcast,
 )
 from gradflow.distributed.process_group import (
-    barrier, destroy_process_group, get_local_rank, get_rank, get_world_size,
-    init_process_group, is_initialized, is_main_process,
+    barrier,
+    destroy_process_group,
+    get_local_rank,
+    get_rank,
+    get_world_size,
+    init_process_group,
+    is_initialized,
+    is_main_process,
 )
 
 __all__ = ["ReduceOp", "Work", "all_gather", "all_reduce", "all_reduce_object", "barrier",

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("mpi4py")
-from gradflow.distributed.launch import find_mpiexec, mpiexec_command  # noqa: E402
+from gradflow.distributed.launch import find_mpiexec, mpiexec_command
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

@@ -63,7 +63,7 @@ def test_distributed_sampler_epochs_and_loader():
     assert list(sampler) != first
     data = TensorDataset(gf.arange(20))
     batches = [b[0].tolist() for b in DataLoader(data, batch_size=4, sampler=sampler)]
-    assert sum(batches, []) == list(sampler)
+    assert [i for batch in batches for i in batch] == list(sampler)
     assert list(DistributedSampler(range(5), 2, 1, shuffle=False)) == [1, 3, 0]
     with pytest.raises(ConfigError):
         DistributedSampler(range(5), 2, 2)

@@ -8,7 +8,8 @@ Example:
 """
 
 from gradflow.nn.parallel.distributed import (
-    DistributedDataParallel, consume_prefix_in_state_dict_if_present,
+    DistributedDataParallel,
+    consume_prefix_in_state_dict_if_present,
 )
 from gradflow.nn.parallel.sync_batchnorm import SyncBatchNorm
 

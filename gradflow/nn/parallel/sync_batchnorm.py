@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from gradflow.autograd.grad_mode import no_grad
-from gradflow.ops.elementwise import sqrt
 from gradflow.distributed import collectives, process_group
 from gradflow.distributed.functional import all_reduce_sum
 from gradflow.nn.layers import BatchNorm1d, BatchNorm2d, _BatchNorm
 from gradflow.nn.module import Module
+from gradflow.ops.elementwise import sqrt
 
 
 class SyncBatchNorm(_BatchNorm):

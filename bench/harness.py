@@ -1,6 +1,6 @@
 """Benchmark harness: interleaved, block-by-block timing of several contenders in one process.
 
-The method follows /work/shared/BENCHMARKING.md: every contender runs in the same process and
+The method is the one docs/benchmarking.md describes: every contender runs in the same process and
 environment; rounds interleave the contenders, rotating which goes first; a pause between
 contenders lets OpenBLAS worker threads spin down; ratios to a baseline are taken within each
 round (absolute times drift on shared hosts, ratios do not); minor page faults are counted beside

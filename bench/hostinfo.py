@@ -19,7 +19,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# Recorded with every result; BENCHMARKING.md says never to change the OPENBLAS_* ones silently.
+# Recorded with every result; docs/benchmarking.md says never to change the OPENBLAS_* ones for one contender.
 RECORDED_ENV_VARS = (
     "OPENBLAS_CORETYPE",
     "OPENBLAS_L2_SIZE",

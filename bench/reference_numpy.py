@@ -2,7 +2,7 @@
 
 float32 throughout. Every buffer is allocated once, in ``__init__``; a step writes into them
 with ``out=`` and in-place ufuncs, so a warmed-up step allocates (almost) nothing and takes no
-page faults (see BENCHMARKING.md on why that matters on these machines).
+page faults (see docs/benchmarking.md on why that matters on these machines).
 
 The CNN works in NHWC (layers in ``numpy_conv``): the im2col matrix of a 3x3 convolution
 has rows (n, h, w) and columns (kh, kw, c), one matmul gives the NHWC output directly, and

@@ -1,7 +1,7 @@
 """Fast checks of the benchmark entry points (never of times): each section runs with the quick
 preset on tiny inputs, results and tables come out complete, targets are judged right, and the
-README splice keeps everything outside the markers. Not part of the main suite; run with
-``python -m pytest bench/test_run.py`` (about 15 s).
+README splice keeps everything outside the markers. Part of `make test` (pyproject testpaths);
+alone: ``python -m pytest bench/test_run.py`` (about 15 s).
 """
 
 from __future__ import annotations

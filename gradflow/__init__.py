@@ -11,6 +11,16 @@ Example:
     [2.0, 4.0, 6.0]
 """
 
+import os as _os
+import sys as _sys
+
+if "numpy" not in _sys.modules and _sys.argv and (
+    _sys.argv[0] == "-m" or _os.path.basename(_sys.argv[0]) == "gradflow"
+):
+    # NOTE: the `gradflow` command and `python -m gradflow`, before NumPy loads: idle
+    # OpenBLAS workers sleep at once instead of spinning (gradflow/backends/threads.py).
+    _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 from gradflow.tensor import Tensor  # noqa: I001  (first: the other layers build on it)
 from gradflow import autograd, cuda, ops
 from gradflow.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -25,9 +35,27 @@ from gradflow.dtypes import (
 )
 from gradflow.dtypes import bool_ as bool  # noqa: A001 - PyTorch's name
 from gradflow.info import info
-from gradflow.ops import *  # noqa: F401,F403  (gf.exp, gf.sum, gf.cat, ...)
+from gradflow.ops import *  # noqa: F401,F403  (gf.exp, gf.sum, gf.cat, ...: ops.__all__)
 from gradflow.random import Generator, get_rng_state, set_rng_state
+from gradflow.backends.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 from gradflow.checkpoint import load, save  # noqa: E402
-from gradflow import data, nn, optim  # noqa: E402,F401  (gf.nn, gf.optim, gf.data)
+from gradflow import data, linalg, nn, optim  # noqa: E402,F401  (gf.nn, gf.optim, ...)
+
+# NOTE: the modules behind the names above are not part of the namespace (gf.creation,
+# gf.checkpoint, ...); Python sets them as attributes when they are first imported.
+del checkpoint, creation, tensor_methods  # noqa: F821
+
+__all__ = [
+    "DType", "Generator", "Tensor", "arange", "as_tensor", "bfloat16", "bool", "detect_anomaly",
+    "empty", "enable_grad", "eye", "float16", "float32", "float64", "from_dlpack", "full",
+    "full_like", "get_rng_state", "grad", "info", "int16", "int32", "int64", "int8",
+    "is_grad_enabled", "linspace", "load", "manual_seed", "no_grad", "ones", "ones_like", "rand",
+    "randint", "randn", "randperm", "save", "set_grad_enabled", "set_rng_state", "tensor",
+    "uint8", "zeros", "zeros_like",
+    # subpackages
+    "autograd", "backends", "cuda", "data", "dtypes", "errors", "io", "linalg", "nn", "ops",
+    "optim", "random",
+    *ops.__all__,
+]

@@ -34,6 +34,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _device_list(text: str) -> list[str]:
+    from gradflow.testing.devices import UnknownDeviceError, parse_device_list
+
+    try:
+        return parse_device_list(text)
+    except UnknownDeviceError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradflow", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -66,7 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="script.py [args...] (or -m module [args...])")
 
     check = commands.add_parser("check", help="compare every op and reference model across devices")
-    check.add_argument("--devices", default="cpu,strict,strict:device1")
+    check.add_argument("--devices", default="cpu,strict,strict:device1", type=_device_list,
+                       help="comma-separated devices, or 'all' for every available one")
+    check.add_argument("--allow-missing", action="store_true",
+                       help="report unavailable devices as missing instead of failing")
     check.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     check.add_argument("--json", action="store_true")
 
@@ -136,10 +148,12 @@ def cmd_train(args) -> int:
                       val_loader=test_loader, scheduler=scheduler,
                       clip_grad_norm=args.clip_grad_norm, out_dir=out,
                       progress=not args.no_progress)
+    from gradflow.checkpoint import save_checkpoint
+
     if not is_main_process():
         return 0
-    gf.save(out / "model.safetensors", plain_model, extra={
-        "dataset": args.dataset, "model": args.model, "epochs": epochs})
+    save_checkpoint(out / "model.safetensors", plain_model, generator=False,
+                    extra={"dataset": args.dataset, "model": args.model, "epochs": epochs})
     total = sum(history["seconds"])
     print(f"{args.dataset} {args.model}: test accuracy {history['val_accuracy'][-1]:.4f} after "
           f"{epochs} epochs, {total:.1f}s training on {args.device}")
@@ -192,7 +206,7 @@ def cmd_run(args) -> int:
 def cmd_check(args) -> int:
     from gradflow.testing.check import run_check
 
-    report = run_check([d.strip() for d in args.devices.split(",") if d.strip()], args.dtype)
+    report = run_check(args.devices, args.dtype, allow_missing=args.allow_missing)
     if args.json:
         print(json.dumps(report.as_dict(), indent=1))
     else:

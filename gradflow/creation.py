@@ -72,9 +72,53 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     return tensor(data, dtype=dtype, device=device)
 
 
-def from_dlpack(array) -> Tensor:
-    """A tensor from any object with __dlpack__ (another framework's tensor or array)."""
-    return tensor(array)
+_DLPACK_DEVICES = {1: "cpu", 2: "cuda", 3: "cpu", 13: "cuda"}  # kDLCPU, kDLCUDA, pinned, managed
+
+
+def from_dlpack(array, *, device=None) -> Tensor:
+    """A tensor sharing memory with another library's array or tensor (DLPack, no copy).
+
+    Args:
+        array: anything with __dlpack__ (a NumPy or CuPy array, a PyTorch tensor, a gradflow
+            tensor); PyTorch tensors that require grad must be detached first.
+        device: the gradflow device to import into; by default the array's own (CPU memory
+            goes to "cpu", CUDA memory to "cuda:<id>"). Zero-copy when the device's library
+            can read the memory in place (NumPy on the CPU, CuPy on its GPU).
+
+    Returns:
+        A leaf tensor: writes through it are seen by `array`, and the other way.
+
+    Raises:
+        DTypeError: the array has a dtype the device has no gradflow dtype for.
+        BackendUnavailableError: its memory lives on a device gradflow cannot use.
+
+    Example:
+        >>> shared = np.arange(3.0)
+        >>> t = gf.from_dlpack(shared)
+        >>> shared[0] = 7.0
+        >>> t.tolist()
+        [7.0, 1.0, 2.0]
+    """
+    from gradflow.errors import DTypeError
+
+    if isinstance(array, Tensor):
+        return array if device is None else array.to(device)
+    if device is None:
+        kind, index = array.__dlpack_device__()
+        name = _DLPACK_DEVICES.get(int(kind))
+        if name is None:
+            from gradflow.errors import BackendUnavailableError
+
+            raise BackendUnavailableError(f"from_dlpack: the array lives on DLPack device type "
+                                          f"{int(kind)}, which gradflow has no backend for; "
+                                          "copy it to the CPU first")
+        device = name if name == "cpu" else f"cuda:{int(index)}"
+    backend = get_backend(device)
+    data = backend.xp.from_dlpack(array)
+    if data.dtype not in backend.from_xp:
+        raise DTypeError(f"from_dlpack: dtype {data.dtype} has no gradflow dtype on device "
+                         f"{backend.name!r}; convert it first (e.g. to float32)")
+    return Tensor._wrap(data, backend)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:

@@ -1,8 +1,12 @@
-"""Checkpoint files: safetensors written atomically and read with full validation; no pickle.
+"""Checkpoint files: safetensors through the `safetensors` library, atomic and validated; no pickle.
 
-Written by hand (the `safetensors` package is for tests): u64-LE header length N, N bytes of
-space-padded UTF-8 JSON {name: {dtype, shape, data_offsets}, "__metadata__": {str: str}}, then
-the raw little-endian C-order tensor bytes. `gradflow.save`/`load` build on this file layer.
+The format (u64-LE header length, JSON header {name: {dtype, shape, data_offsets}, "__metadata__":
+{str: str}}, raw little-endian tensor bytes) is written and parsed by the `safetensors` library,
+the field's reviewed implementation. Around it gradflow adds what the library leaves to callers:
+the atomic write (temporary file, fsync, rename; permissions kept, symlinks written through), a
+header check before parsing with messages that name the file and the fault (size limits,
+dimensions, nesting, overlaps, trailing bytes, BOOL bytes), and its format metadata.
+`gradflow.save`/`load` (gradflow/checkpoint.py) build on this file layer.
 """
 
 import contextlib
@@ -11,26 +15,52 @@ import math
 import os
 import re
 import secrets
+import stat
 import struct
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 
-from gradflow.errors import CheckpointError, CheckpointNotFoundError, DTypeError
+from gradflow.errors import (
+    BackendUnavailableError, CheckpointError, CheckpointNotFoundError, DTypeError,
+)
 
 FORMAT_NAME = "gradflow"
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 100 * 1024 * 1024
+MAX_DIMENSIONS = 64  # NumPy's limit
 
-# NOTE: NumPy has no bfloat16: BF16 is read as raw uint16 bits, written from ml_dtypes.bfloat16.
-_DTYPES = {code: np.dtype(numpy_code) for code, numpy_code in [
-    ("BOOL", "?"), ("U8", "u1"), ("I8", "i1"), ("U16", "<u2"), ("I16", "<i2"), ("F16", "<f2"),
-    ("BF16", "<u2"), ("U32", "<u4"), ("I32", "<i4"), ("F32", "<f4"), ("U64", "<u8"),
-    ("I64", "<i8"), ("F64", "<f8")]}
-_CODES = {dtype.str: code for code, dtype in _DTYPES.items() if code != "BF16"}
+# safetensors code -> (the library's dtype name, NumPy dtype of the bytes). BF16 is read as
+# ml_dtypes.bfloat16 when ml_dtypes is installed, else as its raw uint16 bits.
+_DTYPES = {code: (name, np.dtype(numpy_code)) for code, name, numpy_code in [
+    ("BOOL", "bool", "?"), ("U8", "uint8", "u1"), ("I8", "int8", "i1"), ("U16", "uint16", "<u2"),
+    ("I16", "int16", "<i2"), ("F16", "float16", "<f2"), ("BF16", "bfloat16", "<u2"),
+    ("U32", "uint32", "<u4"), ("I32", "int32", "<i4"), ("F32", "float32", "<f4"),
+    ("U64", "uint64", "<u8"), ("I64", "int64", "<i8"), ("F64", "float64", "<f8")]}
+_CODES = {dtype.str: code for code, (_, dtype) in _DTYPES.items() if code != "BF16"}
 _RESERVED_METADATA = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION)}
 _TEMPORARY_NAME = re.compile(r"^\..+\.tmp-(?P<pid>\d+)-[0-9a-f]{8}$")
+
+
+def _library():
+    """The `safetensors` package (a dependency of gradflow), imported on first use."""
+    try:
+        import safetensors
+    except ImportError:  # pragma: no cover - it is a dependency; a broken install only
+        raise BackendUnavailableError(
+            "reading and writing checkpoints needs the `safetensors` package, a dependency of "
+            "gradflow that is missing here: install it with `pip install safetensors`") from None
+    return safetensors
+
+
+def _bfloat16():
+    """ml_dtypes.bfloat16, or None when ml_dtypes is not installed."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        return None
+    return np.dtype(ml_dtypes.bfloat16)
 
 
 def write_safetensors(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
@@ -38,9 +68,10 @@ def write_safetensors(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
     """Write arrays to a safetensors file atomically, adding gradflow's format metadata.
 
     Args:
-        path: the file; its directory must exist. An old file is replaced only by a whole new one.
+        path: the file; its directory must exist. An old file is replaced only by a whole new one
+            that keeps its permissions; a symlink is written through (its target is replaced).
         arrays: name -> array of bool, (u)int8-64, float16/32/64 or bfloat16 (ml_dtypes), any
-            memory or byte order; written sorted by name, C-order, little-endian.
+            memory or byte order; laid out by the `safetensors` library, little-endian.
         metadata: extra str -> str entries; "format" and "format_version" are set by gradflow.
 
     Returns:
@@ -52,6 +83,12 @@ def write_safetensors(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
         >>> meta["format"], arrays["w"].shape
         ('gradflow', (2, 3))
     """
+    atomic_write_bytes(path, [safetensors_bytes(arrays, metadata)])
+
+
+def safetensors_bytes(arrays: Mapping[str, np.ndarray],
+                      metadata: dict[str, str] | None = None) -> bytes:
+    """The bytes of a safetensors file holding `arrays` and `metadata` (see write_safetensors)."""
     for name in arrays:
         if not isinstance(name, str) or name == "__metadata__":
             raise TypeError(f"array names must be str other than '__metadata__', got {name!r}")
@@ -60,24 +97,29 @@ def write_safetensors(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
             raise TypeError(f"metadata must map str to str, got {key!r}: {value!r}")
         if key in _RESERVED_METADATA and value != _RESERVED_METADATA[key]:
             raise ValueError(f"metadata key {key!r} is set by gradflow and may not be overridden")
-    header: dict[str, object] = {"__metadata__": {**(metadata or {}), **_RESERVED_METADATA}}
-    contents, offset = [], 0
-    for name in sorted(arrays):
-        array = np.asarray(arrays[name])
+    safetensors = _library()
+    keep_alive, specs = [], {}
+    for name, value in arrays.items():
+        array = np.asarray(value)
         bfloat16 = array.dtype.name == "bfloat16"  # bits written as they are, as uint16
         array = array.view(np.uint16) if bfloat16 else array
         code = "BF16" if bfloat16 else _CODES.get(array.dtype.newbyteorder("<").str)
         if code is None:
             raise DTypeError(f"array {name!r} has dtype {array.dtype}, not storable in safetensors")
         array = array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)
-        header[name] = {"dtype": code, "shape": list(array.shape),
-                        "data_offsets": [offset, offset + array.nbytes]}
-        contents.append(array)
-        offset += array.nbytes
-    encoded = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    encoded += b" " * (-len(encoded) % 8)
-    views = [array.reshape(-1).view(np.uint8).data for array in contents]  # no copies
-    atomic_write_bytes(path, [struct.pack("<Q", len(encoded)), encoded, *views])
+        keep_alive.append(array)
+        specs[name] = _spec(safetensors, code, array)
+    return bytes(safetensors.serialize(specs, metadata={**(metadata or {}),
+                                                        **_RESERVED_METADATA}))
+
+
+def _spec(safetensors, code: str, array: np.ndarray):
+    """The library's description of one little-endian C-order array (its API changed in 0.7)."""
+    if hasattr(safetensors, "TensorSpec"):
+        return safetensors.TensorSpec(dtype=_DTYPES[code][0], shape=list(array.shape),
+                                      data_ptr=array.ctypes.data if array.size else 0,
+                                      data_len=array.nbytes)
+    return {"dtype": code, "shape": list(array.shape), "data": array.tobytes()}
 
 
 def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -87,8 +129,9 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], di
         path: the file to read.
 
     Returns:
-        (arrays, metadata): writable NumPy arrays by name (BF16 as raw uint16 bits), str -> str
-        metadata. A missing, damaged, foreign or too new file raises CheckpointError naming it.
+        (arrays, metadata): writable NumPy arrays by name in file order (BF16 as
+        ml_dtypes.bfloat16, or raw uint16 bits without ml_dtypes), str -> str metadata. A
+        missing, damaged, foreign or too new file raises CheckpointError naming it.
 
     Example:
         >>> write_safetensors("model.safetensors", {"b": np.zeros(4, np.float64)})
@@ -104,9 +147,22 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], di
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoint {os.fspath(path)}: "
                               f"{exc.strerror or exc}") from None
+    return parse_safetensors(content, os.fspath(path))
 
+
+def parse_safetensors(content: bytes, source: str) -> tuple[dict[str, np.ndarray],
+                                                             dict[str, str]]:
+    """Validate the bytes of a safetensors file, then parse them with the library.
+
+    Args:
+        content: the whole file.
+        source: the file's name, for messages.
+
+    Returns:
+        (arrays, metadata) as read_safetensors.
+    """
     def fail(problem: str) -> CheckpointError:
-        return CheckpointError(f"{os.fspath(path)} is not a valid safetensors file: {problem}")
+        return CheckpointError(f"{source} is not a valid safetensors file: {problem}")
 
     if len(content) < 8:
         raise fail(f"it is {len(content)} bytes, shorter than the 8-byte header length")
@@ -117,6 +173,8 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], di
     try:
         header = json.loads(content[8:8 + header_length].decode("utf-8"),
                             object_pairs_hook=_no_duplicate_keys)
+    except RecursionError:
+        raise fail("header JSON is nested too deeply (damaged or hostile)") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise fail(f"header is not valid UTF-8 JSON ({exc})") from None
     if not isinstance(header, dict):
@@ -128,40 +186,54 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], di
     if ours and not (version.isascii() and version.isdigit()):
         raise fail(f"format_version {version!r} is not an integer")
     if ours and int(version) > FORMAT_VERSION:
-        raise CheckpointError(f"{os.fspath(path)} was written by a newer gradflow (format_version"
+        raise CheckpointError(f"{source} was written by a newer gradflow (format_version"
                               f" {version} > {FORMAT_VERSION}): upgrade gradflow to load it")
-    data = memoryview(content)[8 + header_length:]
+    data_length = len(content) - 8 - header_length
     entries = []
     for name, entry in header.items():
         if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= entry.keys():
             raise fail(f"tensor {name!r} needs dtype, shape and data_offsets, got {entry!r}")
         code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        dtype = _DTYPES.get(code) if isinstance(code, str) else None
-        if dtype is None:
+        if not isinstance(code, str) or code not in _DTYPES:
             raise fail(f"tensor {name!r} has unknown dtype {code!r}")
         if not _is_list_of_naturals(shape):
             raise fail(f"tensor {name!r} has shape {shape!r}, not a list of non-negative ints")
+        if len(shape) > MAX_DIMENSIONS:
+            raise fail(f"tensor {name!r} has {len(shape)} dimensions, more than the "
+                       f"{MAX_DIMENSIONS} supported")
         if not _is_list_of_naturals(offsets) or len(offsets) != 2 or offsets[0] > offsets[1]:
             raise fail(f"tensor {name!r} has data_offsets {offsets!r}, not [begin, end]")
-        expected = math.prod(shape) * dtype.itemsize
+        expected = math.prod(shape) * _DTYPES[code][1].itemsize
         if offsets[1] - offsets[0] != expected:
             raise fail(f"tensor {name!r}: {code} {shape} is {expected} bytes, not {offsets}")
-        if offsets[1] > len(data):
-            raise fail(f"tensor {name!r} ends at byte {offsets[1]} > {len(data)}: file truncated")
-        entries.append((offsets[0], offsets[1], name, dtype, shape))
+        if offsets[1] > data_length:
+            raise fail(f"tensor {name!r} ends at byte {offsets[1]} > {data_length}: file "
+                       "truncated")
+        entries.append((offsets[0], offsets[1], name))
     position = 0
-    for begin, end, name, _, _ in sorted(entries):
+    for begin, end, name in sorted(entries):
         if begin != position:
             kind = "overlaps the previous tensor" if begin < position else "leaves a gap"
             raise fail(f"tensor {name!r} at data_offsets [{begin}, {end}] {kind}")
         position = end
-    if position != len(data):
-        raise fail(f"{len(data) - position} bytes after the last tensor (trailing data)")
+    if position != data_length:
+        raise fail(f"{data_length - position} bytes after the last tensor (trailing data)")
+    try:
+        parsed = dict(_library().deserialize(content))
+    except Exception as exc:  # the library's SafetensorError: a fault the checks above missed
+        raise fail(f"{type(exc).__name__}: {exc}") from None
+    bfloat16 = _bfloat16()
     arrays = {}
-    for begin, end, name, dtype, shape in entries:
-        array = np.frombuffer(data[begin:end], dtype=dtype).reshape(shape).copy()
+    for name in header:  # file order, as written
+        entry = parsed[name]
+        dtype = _DTYPES[entry["dtype"]][1] if isinstance(entry["dtype"], str) else None
+        if dtype is None:  # pragma: no cover - older libraries return a dtype name
+            dtype = _DTYPES[header[name]["dtype"]][1]
+        array = np.frombuffer(bytearray(entry["data"]), dtype=dtype).reshape(entry["shape"])
         if dtype == np.bool_ and array.size and array.view(np.uint8).max() > 1:
             raise fail(f"BOOL tensor {name!r} holds bytes other than 0 and 1")
+        if header[name]["dtype"] == "BF16" and bfloat16 is not None:
+            array = array.view(bfloat16)
         arrays[name] = array
     return arrays, metadata
 
@@ -183,13 +255,17 @@ def atomic_write_bytes(path: str | os.PathLike, chunks: Iterable[bytes | memoryv
         >>> open("notes.txt", "rb").read()
         b'hello world'
     """
-    target = Path(path)
+    target = _write_target(Path(path))
     directory = target.parent
-    if not directory.is_dir():
-        raise CheckpointError(f"cannot write {target}: directory {directory} does not exist")
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)  # keep the permissions of the file replaced
+    except FileNotFoundError:
+        mode = None
     temporary = directory / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         with open(temporary, "xb") as file:
+            if mode is not None:
+                os.chmod(file.fileno(), mode)
             file.writelines(chunks)
             file.flush()
             os.fsync(file.fileno())
@@ -203,6 +279,24 @@ def atomic_write_bytes(path: str | os.PathLike, chunks: Iterable[bytes | memoryv
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
+
+
+def _write_target(path: Path) -> Path:
+    """The file a write to path replaces: a symlink's target (written through, as open() does).
+
+    Raises CheckpointError naming path (never the temporary file) when it cannot be written.
+    """
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    if target.is_dir():
+        raise CheckpointError(f"cannot write {path}: it is a directory; give a file name inside "
+                              f"it, such as {path / 'model.safetensors'}")
+    if not target.parent.is_dir():
+        what = "is not a directory" if target.parent.exists() else "does not exist"
+        raise CheckpointError(f"cannot write {path}: directory {target.parent} {what}")
+    if not os.access(target.parent, os.W_OK):
+        raise CheckpointError(f"cannot write {path}: directory {target.parent} is not "
+                              "writable")
+    return target
 
 
 def cleanup_temporary_files(directory: str | os.PathLike) -> list[Path]:

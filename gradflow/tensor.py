@@ -6,11 +6,13 @@ from gradflow import dtypes as _dt
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.backends import get_backend
 from gradflow.errors import DTypeError, GraphError, ShapeError
+from gradflow.tensor_methods import TensorMethods
+from gradflow.tensor_methods import bind as _bind_methods
 
 _new = object.__new__
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """An n-dimensional array on one device that can record how it was made.
 
     Create tensors with `gf.tensor`, `gf.zeros`, `gf.randn` and friends rather than
@@ -409,105 +411,6 @@ class Tensor:
 
         self._inplace(lambda t: index_put(t, key, value), "__setitem__")
 
-    # -- operators (defined in gradflow.ops; bound at the end of this module) ---
-
-    def __getitem__(self, key):
-        return _ops.getitem(self, key)
-
-    def __neg__(self):
-        return _ops.neg(self)
-
-    def __pos__(self):
-        return self
-
-    def __abs__(self):
-        return _ops.abs(self)
-
-    def __add__(self, other):
-        return _ops.add(self, other)
-
-    def __radd__(self, other):
-        return _ops.add(self, other)
-
-    def __sub__(self, other):
-        return _ops.sub(self, other)
-
-    def __rsub__(self, other):
-        return _ops.rsub(self, other)
-
-    def __mul__(self, other):
-        return _ops.mul(self, other)
-
-    def __rmul__(self, other):
-        return _ops.mul(self, other)
-
-    def __truediv__(self, other):
-        return _ops.div(self, other)
-
-    def __rtruediv__(self, other):
-        return _ops.rdiv(self, other)
-
-    def __pow__(self, other):
-        return _ops.pow(self, other)
-
-    def __rpow__(self, other):
-        return _ops.rpow(self, other)
-
-    def __matmul__(self, other):
-        return _ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return _ops.matmul(other, self)
-
-    def __iadd__(self, other):
-        return self.add_(other)
-
-    def __isub__(self, other):
-        return self.sub_(other)
-
-    def __imul__(self, other):
-        return self.mul_(other)
-
-    def __itruediv__(self, other):
-        return self.div_(other)
-
-    def __eq__(self, other):  # noqa: D105 - elementwise, as in PyTorch
-        return _ops.eq(self, other)
-
-    def __ne__(self, other):
-        return _ops.ne(self, other)
-
-    def __lt__(self, other):
-        return _ops.lt(self, other)
-
-    def __le__(self, other):
-        return _ops.le(self, other)
-
-    def __gt__(self, other):
-        return _ops.gt(self, other)
-
-    def __ge__(self, other):
-        return _ops.ge(self, other)
-
-    def __invert__(self):
-        return _ops.logical_not(self)
-
-    def __and__(self, other):
-        return _ops.logical_and(self, other)
-
-    def __or__(self, other):
-        return _ops.logical_or(self, other)
-
-    __hash__ = object.__hash__
-
-    @property
-    def T(self):
-        return _ops.permute(self, tuple(range(self.ndim - 1, -1, -1)))
-
-    @property
-    def mT(self):
-        return _ops.transpose(self, -2, -1)
-
 
 class _HookHandle:
     __slots__ = ("hooks", "hook")
@@ -549,5 +452,4 @@ def _seed_gradient(output: Tensor, gradient, where: str) -> Tensor:
 
 from gradflow import ops as _ops  # noqa: E402  (ops import Tensor, so they come after it)
 
-for _name, _fn in _ops.TENSOR_METHODS.items():  # x.exp(), x.sum(dim=1), ...
-    setattr(Tensor, _name, _fn)
+_bind_methods(_ops)  # TensorMethods delegate to the op library: x.exp() is gf.exp(x)

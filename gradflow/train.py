@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import gradflow as gf
+from gradflow.backends.threads import rebalance as rebalance_threads
 from gradflow.distributed import is_main_process
 from gradflow.errors import ConfigError, NonFiniteError
 
@@ -95,6 +96,10 @@ def evaluate(model, loader, loss_fn=None, num_classes: int | None = None) -> dic
             "accuracy": correct / total if total else 0.0, "confusion": confusion}
 
 
+# NOTE: one read of /proc/stat; every ~200 steps follows a load that starts mid-epoch.
+THREAD_CHECK_STEPS = 200
+
+
 def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, scheduler=None,
         clip_grad_norm: float | None = None, nonfinite: str = "raise", callbacks=(),
         out_dir=None, progress: bool = True, grad_norm_every: int = 10,
@@ -148,7 +153,10 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
         started = time.perf_counter()
         seen, correct, loss_sum, skipped = 0, 0, 0.0, 0
         bar = _progress(train_loader, len(train_loader), f"epoch {epoch}/{epochs}", progress)
+        rebalance_threads()  # "auto": BLAS threads follow the cores other processes left free
         for images, labels in bar:
+            if step % THREAD_CHECK_STEPS == THREAD_CHECK_STEPS - 1:
+                rebalance_threads()
             logits = model(images)                       # 1. forward pass
             loss = loss_fn(logits, labels)               # 2. error
             optimizer.zero_grad(set_to_none=True)

@@ -32,8 +32,8 @@ def test_broadcast_gradient_is_summed_to_input_shape(device):
     b = gf.ones(4, device=device, requires_grad=True)
     (a * b).sum().backward()
     assert a.grad.shape == (3, 1) and b.grad.shape == (4,)
-    assert_close(a.grad, np.full((3, 1), 4.0))
-    assert_close(b.grad, np.full((4,), 3.0))
+    assert_close(a.grad, np.full((3, 1), 4.0, np.float32))
+    assert_close(b.grad, np.full((4,), 3.0, np.float32))
 
 
 def test_second_backward_through_freed_graph_raises():

@@ -21,6 +21,7 @@ import pytest
 import gradflow as gf
 import gradflow.nn.functional as F
 from gradflow import nn
+from gradflow.checkpoint import load_checkpoint, save_checkpoint
 from gradflow.cli import build_parser, main
 from gradflow.data import DataLoader, TensorDataset
 from gradflow.errors import (
@@ -585,7 +586,7 @@ def checkpointed(tmp_path):
     """A trained model and optimizer, their checkpoint's bytes, and a snapshot of everything."""
     model, optimizer = _trained_optimizer(lambda p, lr: gf.optim.SGD(p, lr=lr, momentum=0.9))
     path = tmp_path / "good.safetensors"
-    gf.save(path, model, optimizer)
+    save_checkpoint(path, model, optimizer)
     gf.manual_seed(123)  # the live generator differs from the saved one
     raw = path.read_bytes()
 
@@ -608,7 +609,8 @@ def test_damaged_checkpoint_names_the_file_and_touches_nothing(tmp_path, checkpo
     path = tmp_path / "damaged.safetensors"
     path.write_bytes(damage(raw))
     before = snapshot()
-    check(lambda: gf.load(path, model, optimizer), CheckpointError, ValueError, str(path), phrase)
+    check(lambda: load_checkpoint(path, model, optimizer), CheckpointError, ValueError,
+          str(path), phrase)
     _assert_untouched(before, snapshot())
 
 
@@ -616,7 +618,7 @@ def test_missing_checkpoint_is_file_not_found(tmp_path, checkpointed):
     model, optimizer, _, snapshot = checkpointed
     path = tmp_path / "nowhere.safetensors"
     before = snapshot()
-    check(lambda: gf.load(path, model, optimizer), CheckpointNotFoundError, FileNotFoundError,
+    check(lambda: load_checkpoint(path, model, optimizer), CheckpointNotFoundError, FileNotFoundError,
           str(path), "not found")
     _assert_untouched(before, snapshot())
 
@@ -624,7 +626,7 @@ def test_missing_checkpoint_is_file_not_found(tmp_path, checkpointed):
 def test_directory_instead_of_checkpoint(tmp_path, checkpointed):
     model, optimizer, _, snapshot = checkpointed
     before = snapshot()
-    check(lambda: gf.load(tmp_path, model, optimizer), CheckpointError, ValueError,
+    check(lambda: load_checkpoint(tmp_path, model, optimizer), CheckpointError, ValueError,
           str(tmp_path))
     _assert_untouched(before, snapshot())
 
@@ -632,9 +634,9 @@ def test_directory_instead_of_checkpoint(tmp_path, checkpointed):
 def test_checkpoint_without_optimizer_state(tmp_path, checkpointed):
     model, optimizer, _, snapshot = checkpointed
     path = tmp_path / "model-only.safetensors"
-    gf.save(path, model)
+    save_checkpoint(path, model)
     before = snapshot()
-    check(lambda: gf.load(path, model, optimizer), CheckpointError, ValueError, str(path),
+    check(lambda: load_checkpoint(path, model, optimizer), CheckpointError, ValueError, str(path),
           "no optimizer state")
     _assert_untouched(before, snapshot())
 
@@ -643,9 +645,9 @@ def test_checkpoint_of_another_architecture(tmp_path, checkpointed):
     model, optimizer, _, snapshot = checkpointed
     other = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
     path = tmp_path / "other.safetensors"
-    gf.save(path, other, gf.optim.SGD(other.parameters(), lr=0.1, momentum=0.9))
+    save_checkpoint(path, other, gf.optim.SGD(other.parameters(), lr=0.1, momentum=0.9))
     before = snapshot()
-    check(lambda: gf.load(path, model, optimizer), StateDictError, RuntimeError, str(path),
+    check(lambda: load_checkpoint(path, model, optimizer), StateDictError, RuntimeError, str(path),
           "'0.weight': shape (5, 3)")
     _assert_untouched(before, snapshot())
 
@@ -659,9 +661,9 @@ def test_checkpoint_whose_optimizer_state_does_not_fit_restores_the_model(tmp_pa
         for p in twin.parameters():
             p.fill_(5.0)
     path = tmp_path / "adam.safetensors"
-    gf.save(path, twin, adam)
+    save_checkpoint(path, twin, adam)
     before = snapshot()
-    check(lambda: gf.load(path, model, optimizer), StateDictError, RuntimeError, str(path),
+    check(lambda: load_checkpoint(path, model, optimizer), StateDictError, RuntimeError, str(path),
           "SGD")
     _assert_untouched(before, snapshot())
 

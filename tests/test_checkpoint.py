@@ -15,6 +15,7 @@ import pytest
 import gradflow as gf
 import gradflow.nn.functional as F
 from gradflow import nn
+from gradflow.checkpoint import load_checkpoint, save_checkpoint
 from gradflow.errors import CheckpointError, StateDictError
 from gradflow.io import read_safetensors, write_safetensors
 
@@ -121,12 +122,12 @@ def test_round_trip_restores_every_part_exactly(tmp_path, device, make_optimizer
     train(model, optimizer, scheduler, x, y, 3)
     saved = snapshot(model, optimizer, scheduler)
     path = tmp_path / "ckpt.safetensors"
-    gf.save(path, model, optimizer, scheduler, extra={"epoch": 3, "note": "café"})
+    save_checkpoint(path, model, optimizer, scheduler, extra={"epoch": 3, "note": "café"})
     assert_same_snapshot(saved, snapshot(model, optimizer, scheduler))  # saving changes nothing
 
     fresh = build(device, 99, make_optimizer, make_scheduler)
     gf.manual_seed(7)
-    extra = gf.load(path, *fresh)
+    extra = load_checkpoint(path, *fresh)
     assert extra == {"epoch": 3, "note": "café"}
     assert_same_snapshot(saved, snapshot(*fresh))
     for param in fresh[0].parameters():
@@ -151,13 +152,13 @@ def test_resumed_training_continues_exactly_as_if_never_stopped(tmp_path, device
     model, optimizer, scheduler = build(device, 0, make_optimizer, make_scheduler)
     before = train(model, optimizer, scheduler, x, y, first)
     path = tmp_path / "resume.safetensors"
-    gf.save(path, model, optimizer, scheduler, extra={"step": first})
+    save_checkpoint(path, model, optimizer, scheduler, extra={"step": first})
     continued = train(model, optimizer, scheduler, x, y, more)
     assert before + continued == never_stopped  # saving is invisible to the run
 
     resumed_objects = build(device, 1234, make_optimizer, make_scheduler)  # other weights
     gf.manual_seed(555)  # and another generator state, both overwritten by the load
-    assert gf.load(path, *resumed_objects) == {"step": first}
+    assert load_checkpoint(path, *resumed_objects) == {"step": first}
     resumed = train(*resumed_objects, x, y, more)
 
     assert resumed == continued  # bit for bit: Python floats compare exactly
@@ -171,11 +172,11 @@ def test_a_checkpoint_moves_between_devices(tmp_path):
     model, optimizer, scheduler = build("cpu", 0, _adam, _cosine)
     train(model, optimizer, scheduler, x_cpu, y_cpu, 4)
     path = tmp_path / "cpu.safetensors"
-    gf.save(path, model, optimizer, scheduler)
+    save_checkpoint(path, model, optimizer, scheduler)
     on_cpu = train(model, optimizer, scheduler, x_cpu, y_cpu, 3)
 
     other = build("strict:device1", 9, _adam, _cosine)
-    gf.load(path, *other)
+    load_checkpoint(path, *other)
     x, y = data("strict:device1")
     on_strict = train(*other, x, y, 3)
     # NOTE: strict and NumPy share kernels for these ops, so even across devices the
@@ -194,11 +195,11 @@ def test_failed_load_of_another_architecture_changes_nothing(tmp_path, device):
     wider.to(device).to(gf.float64)
     wider_optimizer = _sgd(wider.parameters())
     path = tmp_path / "wider.safetensors"
-    gf.save(path, wider, wider_optimizer, _step_lr(wider_optimizer))
+    save_checkpoint(path, wider, wider_optimizer, _step_lr(wider_optimizer))
 
     before = snapshot(*objects)
     with pytest.raises(StateDictError, match="shape") as info:
-        gf.load(path, *objects)
+        load_checkpoint(path, *objects)
     assert str(path) in str(info.value)
     assert_same_snapshot(before, snapshot(*objects))
 
@@ -210,38 +211,120 @@ def test_failed_load_of_the_scheduler_puts_back_model_and_optimizer(tmp_path):
     source = build("cpu", 0, _adam, _step_lr)
     train(*source, x, y, 3)
     path = tmp_path / "steplr.safetensors"
-    gf.save(path, *source)
+    save_checkpoint(path, *source)
 
     target = build("cpu", 8, _adam, _cosine)
     train(*target, x, y, 2)
     before = snapshot(*target)
     with pytest.raises(StateDictError, match="CosineAnnealingLR"):
-        gf.load(path, *target)
+        load_checkpoint(path, *target)
     assert_same_snapshot(before, snapshot(*target))
     assert train(*target, x, y, 1)  # still usable
 
 
-def test_failed_load_of_the_generator_puts_back_model_optimizer_and_scheduler(tmp_path):
+def test_malformed_generator_state_is_named_and_changes_nothing(tmp_path):
     # A checkpoint without a digest (as an older writer or another tool leaves it) whose
-    # generator state is of another algorithm: model, optimizer and scheduler all load
-    # before the generator fails, and all three must be put back.
+    # generator state is of another algorithm: found before anything is touched.
     x, y = data("cpu")
     source = build("cpu", 0, _adam, _cosine)
     train(*source, x, y, 3)
     path = tmp_path / "ckpt.safetensors"
-    gf.save(path, *source)
-    arrays, metadata = read_safetensors(path)
-    metadata = {k: v for k, v in metadata.items()
-                if k not in ("format", "format_version", "content_sha256")}
-    metadata["generator"] = json.dumps({"algorithm": "mt19937", "seed": 1, "offset": 0})
-    write_safetensors(path, arrays, metadata)
+    save_checkpoint(path, *source)
+    _edit_tree(path, lambda tree: tree.update(
+        generator={"algorithm": "mt19937", "seed": 1, "offset": 0}))
 
     target = build("cpu", 8, _adam, _cosine)
     train(*target, x, y, 2)
     before = snapshot(*target)
-    with pytest.raises(CheckpointError, match="could not restore") as info:
-        gf.load(path, *target)
+    with pytest.raises(CheckpointError, match="'generator'.*mt19937") as info:
+        load_checkpoint(path, *target)
     assert str(path) in str(info.value)
+    assert_same_snapshot(before, snapshot(*target))
+
+
+def _edit_tree(path, edit) -> None:
+    """Change the saved structure in place and drop the digest (an edited, undigested file)."""
+    arrays, metadata = read_safetensors(path)
+    tree = json.loads(metadata["gradflow.tree"])
+    edit(tree)
+    metadata = {"gradflow.tree": json.dumps(tree)}
+    write_safetensors(path, arrays, metadata)
+
+
+class _Boom(Exception):
+    pass
+
+
+@pytest.mark.parametrize("failure", [_Boom, AttributeError, KeyboardInterrupt])
+def test_any_exception_while_restoring_puts_every_part_back(tmp_path, monkeypatch, failure):
+    # the model and optimizer load, then the scheduler raises something unforeseen
+    x, y = data("cpu")
+    source = build("cpu", 0, _adam, _cosine)
+    train(*source, x, y, 3)
+    path = tmp_path / "ckpt.safetensors"
+    save_checkpoint(path, *source)
+    target = build("cpu", 8, _adam, _cosine)
+    train(*target, x, y, 2)
+    gf.manual_seed(31)
+    before = snapshot(*target)
+
+    def explode(state):
+        raise failure("simulated")
+
+    monkeypatch.setattr(target[2], "load_state_dict", explode)
+    expected = KeyboardInterrupt if failure is KeyboardInterrupt else CheckpointError
+    with pytest.raises(expected) as info:
+        load_checkpoint(path, *target)
+    if expected is CheckpointError:
+        assert str(path) in str(info.value) and "nothing was changed" in str(info.value)
+    monkeypatch.undo()
+    assert_same_snapshot(before, snapshot(*target))
+    assert train(*target, x, y, 1)  # still usable
+
+
+MALFORMED = [
+    pytest.param(lambda t: t["optimizer"]["param_groups"].__setitem__(0, None),
+                 "'optimizer'['param_groups'][0]", id="none-group"),
+    pytest.param(lambda t: t["optimizer"].__setitem__(
+        "state", [value for _, value in t["optimizer"]["state"]["__dict__"]]),
+        "'optimizer'['state']", id="state-list"),
+    pytest.param(lambda t: _first_state(t).__setitem__("step", "abc"), "['step']",
+                 id="step-str"),
+    pytest.param(lambda t: _first_state(t).__setitem__("step", {"__float__": "nan"}),
+                 "['step']", id="step-nan"),
+    pytest.param(lambda t: _first_state(t).__setitem__("step", -3), "['step']",
+                 id="step-negative"),
+    pytest.param(lambda t: t["optimizer"]["param_groups"][0].__setitem__("lr", "fast"),
+                 "lr", id="lr-str"),
+    pytest.param(lambda t: t["scheduler"].__setitem__("last_epoch", "x"),
+                 "'scheduler'['last_epoch']", id="last-epoch-str"),
+    pytest.param(lambda t: t.__setitem__("surprise", 1), "'surprise'", id="unknown-part"),
+    pytest.param(lambda t: t["model"].__setitem__("0.weight", 3), "'model/0.weight'",
+                 id="model-number"),
+]
+
+
+def _first_state(tree):
+    entries = tree["optimizer"]["state"]
+    return entries["__dict__"][0][1] if "__dict__" in entries else next(iter(entries.values()))
+
+
+@pytest.mark.parametrize("edit, field", MALFORMED)
+def test_malformed_checkpoint_is_a_checkpoint_error_naming_file_and_field(tmp_path, edit,
+                                                                          field):
+    x, y = data("cpu")
+    source = build("cpu", 0, _adam, _cosine)
+    train(*source, x, y, 2)
+    path = tmp_path / "ckpt.safetensors"
+    save_checkpoint(path, *source)
+    _edit_tree(path, edit)
+    target = build("cpu", 8, _adam, _cosine)
+    gf.manual_seed(5)
+    before = snapshot(*target)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, *target)
+    assert isinstance(info.value, ValueError)
+    assert str(path) in str(info.value) and field in str(info.value)
     assert_same_snapshot(before, snapshot(*target))
 
 
@@ -250,7 +333,7 @@ def test_failed_load_of_a_damaged_file_changes_nothing(tmp_path):
     objects = build("cpu", 0, _adam, _cosine)
     train(*objects, x, y, 2)
     path = tmp_path / "ckpt.safetensors"
-    gf.save(path, *objects)
+    save_checkpoint(path, *objects)
     damaged = bytearray(path.read_bytes())
     damaged[-5] ^= 0x10  # one bit of one tensor
     path.write_bytes(bytes(damaged))
@@ -258,7 +341,7 @@ def test_failed_load_of_a_damaged_file_changes_nothing(tmp_path):
 
     before = snapshot(*objects)
     with pytest.raises(CheckpointError, match="SHA-256") as info:
-        gf.load(path, *objects)
+        load_checkpoint(path, *objects)
     assert isinstance(info.value, ValueError) and str(path) in str(info.value)
     assert_same_snapshot(before, snapshot(*objects))
 
@@ -266,9 +349,9 @@ def test_failed_load_of_a_damaged_file_changes_nothing(tmp_path):
 def test_loading_without_the_generator_leaves_it_alone(tmp_path):
     objects = build("cpu", 0, _sgd, _step_lr)
     path = tmp_path / "ckpt.safetensors"
-    gf.save(path, *objects)
+    save_checkpoint(path, *objects)
     fresh = build("cpu", 1, _sgd, _step_lr)
     gf.manual_seed(77)
     state = gf.get_rng_state()
-    gf.load(path, *fresh, restore_generator=False)
+    load_checkpoint(path, *fresh, restore_generator=False)
     assert gf.get_rng_state() == state

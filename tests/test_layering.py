@@ -1,4 +1,4 @@
-"""DESIGN.md's layering: ops and the engine are written on the array API only."""
+"""docs/design.md's layering: ops and the engine are written on the array API only."""
 
 import ast
 from pathlib import Path

@@ -13,7 +13,7 @@ import numpy as np
 from gradflow import dtypes as _dt
 from gradflow.errors import DTypeError
 
-# Backend code may use NumPy for host transfers (DESIGN.md contract 1).
+# Backend code may use NumPy for host transfers (docs/design.md, contract 1).
 
 
 class Backend:

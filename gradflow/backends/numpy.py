@@ -11,7 +11,7 @@ import threading
 import array_api_compat.numpy as xp_numpy
 import numpy as np
 
-from gradflow.backends import channels_last
+from gradflow.backends import channels_last, threads
 from gradflow.backends.generic import (
     Backend,
     conv_output_hw,
@@ -32,7 +32,7 @@ def tune_malloc() -> dict:
     A training step frees and reallocates the same large arrays (activations, gradients,
     im2col columns) every step. By default glibc serves arrays above ~128 KiB with fresh
     mmap()s and unmaps them on free, so every step touches new pages, and on virtual
-    machines a new page costs tens of microseconds (BENCHMARKING.md): a small CNN spends
+    machines a new page costs tens of microseconds (docs/benchmarking.md): a small CNN spends
     more time in page faults than in arithmetic. Raising the mmap threshold to 32 MiB and
     the trim threshold to 1 GiB lets malloc reuse those pages; resident memory then stays at
     the training run's peak instead of going up and down each step.
@@ -62,6 +62,7 @@ class NumpyBackend(Backend):
         super().__init__("cpu", xp_numpy, "cpu")
         self._buffers = threading.local()
         tune_malloc()
+        threads.ensure_policy()
 
     def from_host(self, host, dtype=None):
         if dtype is None:
@@ -179,7 +180,7 @@ class NumpyBackend(Backend):
     # NOTE: a kernel's temporaries (padded inputs, products, column gradients) are
     # written into buffers kept per thread and name, grown as needed, rather than
     # fresh arrays: on these VMs touching newly mapped pages costs more than the
-    # arithmetic (BENCHMARKING.md). About 30 MB for the benchmark CNN at batch 64.
+    # arithmetic (docs/benchmarking.md). About 30 MB for the benchmark CNN at batch 64.
 
     def _scratch(self, name, shape, dtype, fill=None):
         buffers = self._buffers.__dict__

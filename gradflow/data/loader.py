@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Callable, Iterator
 
 import gradflow as gf
-from gradflow.errors import ConfigError, DatasetError
+from gradflow.errors import ConfigError, DatasetError, IndexingError
 
 
 class Dataset:
@@ -101,6 +102,8 @@ class DataLoader:
         self.generator = generator if generator is not None else (
             gf.Generator(seed) if seed is not None else None)
         self.sampler = sampler
+        if isinstance(sampler, (list, tuple, range)):
+            _check_indices(list(sampler), len(dataset))
         self.collate_fn = collate_fn or default_collate
         self.device = device
         self.transform = transform
@@ -111,7 +114,9 @@ class DataLoader:
 
     def _order(self) -> gf.Tensor:
         if self.sampler is not None:
-            return gf.tensor(list(self.sampler), dtype=gf.int64)
+            indices = list(self.sampler)
+            _check_indices(indices, len(self.dataset))
+            return gf.tensor(indices, dtype=gf.int64)
         n = len(self.dataset)
         if self.shuffle:
             return gf.randperm(n, generator=self.generator)
@@ -146,6 +151,19 @@ class DataLoader:
             if self.generator is None:
                 self.generator = gf.Generator(0)
             self.generator.set_state(state["generator"])
+
+
+def _check_indices(indices: list, size: int) -> None:
+    """Every sampler index an int in [-size, size), else a typed error naming the first bad one."""
+    for position, index in enumerate(indices):
+        if isinstance(index, gf.Tensor) and index.ndim == 0 and not index.dtype.is_floating_point:
+            index = index.item()
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise ConfigError(f"DataLoader: sampler item {position} is {index!r}, not an integer "
+                              "index; a sampler yields dataset indices (ints)")
+        if not -size <= index < size:
+            raise IndexingError(f"DataLoader: sampler item {position} is index {index}, out of "
+                                f"range for a dataset of {size} samples")
 
 
 def _to_device(batch, device):

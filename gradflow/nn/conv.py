@@ -6,7 +6,6 @@ raises a ShapeError naming the layer's path in the model.
 
 from __future__ import annotations
 
-
 import gradflow as gf
 from gradflow.errors import ConfigError
 from gradflow.nn import functional as F

@@ -7,7 +7,6 @@ Layers take `device=` and `dtype=` for their parameters, as PyTorch's do.
 
 from __future__ import annotations
 
-
 import gradflow as gf
 from gradflow.autograd.grad_mode import no_grad
 from gradflow.errors import ConfigError

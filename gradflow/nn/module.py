@@ -18,6 +18,7 @@ from gradflow import dtypes as _dt
 from gradflow.autograd.grad_mode import no_grad
 from gradflow.backends import get_backend
 from gradflow.errors import DTypeError, ShapeError
+from gradflow.nn.module_hooks import call_with_backward_hooks
 from gradflow.nn.parameter import Parameter, RemovableHandle
 from gradflow.nn.state_dict import check_state_dict
 from gradflow.tensor import Tensor
@@ -50,19 +51,32 @@ class Module:
         setattr_(self, "_modules", OrderedDict())
         setattr_(self, "_forward_pre_hooks", OrderedDict())
         setattr_(self, "_forward_hooks", OrderedDict())
+        setattr_(self, "_hooks_with_kwargs", set())  # keys of hooks that take kwargs
+        setattr_(self, "_backward_hooks", OrderedDict())
+        setattr_(self, "_backward_pre_hooks", OrderedDict())
         setattr_(self, "_path", "")
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
-        for hook in tuple(self._forward_pre_hooks.values()):
-            result = hook(self, args)
-            if result is not None:
-                args = result if isinstance(result, tuple) else (result,)
-        output = self.forward(*args, **kwargs)
-        for hook in tuple(self._forward_hooks.values()):
-            result = hook(self, args, output)
+        with_kwargs = self._hooks_with_kwargs
+        for key, hook in tuple(self._forward_pre_hooks.items()):
+            if key in with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        if self._backward_hooks or self._backward_pre_hooks:
+            output = call_with_backward_hooks(self, args, kwargs)
+        else:
+            output = self.forward(*args, **kwargs)
+        for key, hook in tuple(self._forward_hooks.items()):
+            result = (hook(self, args, kwargs, output) if key in with_kwargs
+                      else hook(self, args, output))
             if result is not None:
                 output = result
         return output
@@ -289,17 +303,63 @@ class Module:
         fn(self)
         return self
 
-    def register_forward_pre_hook(self, hook: Callable) -> RemovableHandle:
-        """Call `hook(module, args)` before forward; a returned value replaces the args."""
+    def _add_hook(self, table: OrderedDict, hook: Callable, prepend: bool,
+                  with_kwargs: bool = False) -> RemovableHandle:
         key = next(_hook_ids)
-        self._forward_pre_hooks[key] = hook
-        return RemovableHandle(self._forward_pre_hooks, key)
+        table[key] = hook
+        if prepend:
+            table.move_to_end(key, last=False)
+        if with_kwargs:
+            self._hooks_with_kwargs.add(key)
+        return RemovableHandle(table, key)
 
-    def register_forward_hook(self, hook: Callable) -> RemovableHandle:
-        """Call `hook(module, args, output)` after forward; a returned value replaces the output."""
-        key = next(_hook_ids)
-        self._forward_hooks[key] = hook
-        return RemovableHandle(self._forward_hooks, key)
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call `hook(module, args)` before forward; a returned value replaces the args.
+
+        With with_kwargs=True the hook is `hook(module, args, kwargs)` and may return
+        (args, kwargs). prepend=True runs it before the hooks already registered.
+        """
+        return self._add_hook(self._forward_pre_hooks, hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False,
+                              with_kwargs: bool = False) -> RemovableHandle:
+        """Call `hook(module, args, output)` after forward; a returned value replaces the output.
+
+        With with_kwargs=True the hook is `hook(module, args, kwargs, output)`.
+
+        Example:
+            >>> layer = nn.Linear(2, 2)
+            >>> handle = layer.register_forward_hook(lambda m, args, out: out * 0.0)
+            >>> layer(gf.ones(1, 2)).tolist()
+            [[0.0, 0.0]]
+        """
+        return self._add_hook(self._forward_hooks, hook, prepend, with_kwargs)
+
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False
+                                    ) -> RemovableHandle:
+        """Call `hook(module, grad_input, grad_output)` when the gradients with respect to
+        this call's positional inputs are computed; a returned tuple replaces grad_input.
+
+        grad_input and grad_output hold one entry per positional input and output, None
+        where that is not a tensor that needs a gradient. When no input needs one, the hook
+        runs once grad_output is known, with grad_input all None (as in PyTorch).
+
+        Example:
+            >>> layer = nn.Linear(2, 2)
+            >>> seen = []
+            >>> _ = layer.register_full_backward_hook(lambda m, gi, go: seen.append(go[0].shape))
+            >>> layer(gf.ones(3, 2, requires_grad=True)).sum().backward()
+            >>> seen
+            [(3, 2)]
+        """
+        return self._add_hook(self._backward_hooks, hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False
+                                        ) -> RemovableHandle:
+        """Call `hook(module, grad_output)` before the module's gradients are computed; a
+        returned tuple replaces grad_output."""
+        return self._add_hook(self._backward_pre_hooks, hook, prepend)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear every parameter's gradient: drop it (default) or fill it with zeros."""

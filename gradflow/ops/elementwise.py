@@ -6,12 +6,14 @@ ops (sub, rsub, square, ...) are one line built from primitives.
 
 from __future__ import annotations
 
+import builtins
 import math
 
 from gradflow.autograd.function import Function, mismatch_error
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.errors import ConfigError, DTypeError
-from gradflow.ops._util import SCALARS, as_tensor_like, promote, reraise
+from gradflow.ops._util import as_tensor_like, reraise
+from gradflow.ops.promotion import as_python_scalar, is_scalar, result_type
 from gradflow.tensor import Tensor
 
 # -- arithmetic ---------------------------------------------------------------
@@ -68,46 +70,49 @@ class Neg(Function):
         return -grad
 
 
-class PowScalar(Function):
-    """x ** exponent for a constant exponent."""
+def _operands(a, b, op: str, *, floating: bool = False):
+    """Both operands under PyTorch's promotion: tensors cast to the result dtype (the default
+    float when `floating` and the result is bool or integer), scalars as Python numbers."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        if b.backend is not a.backend:
+            raise mismatch_error(op, (a, b))
+        if a.data.dtype == b.data.dtype and (not floating or a.data.dtype in a.backend.float_dtypes):
+            return a, b
+    like = a if isinstance(a, Tensor) else b
+    a = a if isinstance(a, Tensor) or is_scalar(a) else as_tensor_like(a, like)
+    b = b if isinstance(b, Tensor) or is_scalar(b) else as_tensor_like(b, like)
+    dtype = result_type(a, b)
+    if floating and not dtype.is_floating_point:
+        dtype = like.backend.default_float
+    return _to(a, dtype, op), _to(b, dtype, op)
 
-    saves_inputs = True
 
-    def forward(self, x):
-        return x ** self.exponent
-
-    def backward(self, grad):
-        (x,) = self.inputs
-        e = self.exponent
-        if e == 2:
-            return grad * (x * 2.0)
-        return grad * (x ** (e - 1) * e)
+def _to(value, dtype, op: str):
+    if isinstance(value, Tensor):
+        return value if value.dtype is dtype else cast(value, dtype)
+    try:
+        return as_python_scalar(value, dtype)
+    except DTypeError as exc:
+        raise DTypeError(f"{op}: {exc}") from None
 
 
-def _binary(cls, a, b, op: str):
-    if not isinstance(b, Tensor):
-        if type(b) is float:
-            if a.data.dtype not in a.backend.float_dtypes:
-                a = cast(a, a.backend.default_float)
-        elif not isinstance(b, SCALARS):
-            b = as_tensor_like(b, a)
-    elif b.backend is not a.backend:
-        raise mismatch_error(op, (a, b))
-    elif a.data.dtype != b.data.dtype:
-        a, b = promote(a, b)
+def _binary(cls, a, b, op: str, *, floating: bool = False):
+    a, b = _operands(a, b, op, floating=floating)
     try:
         return cls.apply(a, b)
     except (ValueError, TypeError) as exc:
         raise reraise(op, exc, a, b) from None
 
 
-def add(a: Tensor, b) -> Tensor:
-    """a + b with broadcasting.
+def add(a: Tensor, b, *, alpha=1) -> Tensor:
+    """a + alpha * b with broadcasting and PyTorch's type promotion.
 
     Example:
         >>> gf.add(gf.ones(2), 1.0).tolist()
         [2.0, 2.0]
     """
+    if alpha != 1:
+        b = mul(b, alpha) if isinstance(b, Tensor) else b * alpha
     return _binary(Add, a, b, "add")
 
 
@@ -116,59 +121,206 @@ def mul(a: Tensor, b) -> Tensor:
     return _binary(Mul, a, b, "mul")
 
 
-def div(a: Tensor, b) -> Tensor:
-    """a / b with broadcasting (true division)."""
-    if type(b) is float or type(b) is int:
-        if a.data.dtype in a.backend.float_dtypes:
-            return Div.apply(a, float(b))
-    return _binary(Div, a, b, "div")
+def div(a: Tensor, b, *, rounding_mode: str | None = None) -> Tensor:
+    """a / b: true division (integers give the default float), or rounded with
+    rounding_mode "trunc" (toward zero) or "floor" (toward minus infinity)."""
+    if rounding_mode is None:
+        if type(b) is float and a.data.dtype in a.backend.float_dtypes:
+            return Div.apply(a, b)
+        return _binary(Div, a, b, "div", floating=True)
+    if rounding_mode == "floor":
+        return floor_divide(a, b)
+    if rounding_mode == "trunc":
+        a, b = _operands(a, b, "div")
+        try:
+            return Rounded.apply(a, b, fn=_trunc_divide)
+        except (ValueError, TypeError) as exc:
+            raise reraise("div", exc, a, b) from None
+    raise ConfigError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+
+
+def _trunc_divide(xp, a, b):
+    if _is_float(a) or _is_float(b):
+        return xp.trunc(a / b)
+    q = a // b
+    inexact = (a % b) != 0
+    return xp.where(inexact & ((a < 0) != (b < 0)), q + 1, q)
+
+
+def _is_float(value) -> bool:
+    return isinstance(value, float) or (hasattr(value, "dtype") and "float" in str(value.dtype))
+
+
+def floor_divide(a: Tensor, b) -> Tensor:
+    """a // b, rounded toward minus infinity (Python's and PyTorch's //); gradient 0."""
+    a, b = _operands(a, b, "floor_divide")
+    try:
+        return Rounded.apply(a, b, fn=_floor_divide)
+    except (ValueError, TypeError) as exc:
+        raise reraise("floor_divide", exc, a, b) from None
+
+
+def _floor_divide(xp, a, b):
+    return a // b
+
+
+class Rounded(Function):
+    """A piecewise-constant function of its inputs (rounded division): gradient 0."""
+
+    def forward(self, *args):
+        return self.fn(self.backend.xp, *args)
+
+    def backward(self, grad):
+        zero = _zeros(grad)
+        return tuple(zero if n else None for n in self.needs_input_grad)
+
+
+def _zeros(like: Tensor) -> Tensor:
+    return Tensor._wrap(like.backend.xp.zeros_like(like.data), like.backend)
+
+
+class Remainder(Function):
+    """a % b with the divisor's sign (Python's), or fmod (C's: the dividend's sign)."""
+
+    saves_inputs = True
+    reads_for = ((), (0, 1))
+
+    def forward(self, a, b):
+        r = a % b
+        if self.c_sign:  # fmod: move a remainder of the divisor's sign to the dividend's
+            xp = self.backend.xp
+            r = xp.where((r != 0) & ((r < 0) != (a < 0)), r - b, r)
+        return r
+
+    def backward(self, grad):
+        a, b = self.inputs
+        needs = self.needs_input_grad
+        grad_b = None
+        if needs[1]:
+            quotient = div(a, b, rounding_mode="trunc" if self.c_sign else "floor")
+            grad_b = -(grad * quotient)
+        return (grad if needs[0] else None), grad_b
+
+
+def remainder(a: Tensor, b) -> Tensor:
+    """a % b with the sign of b (Python's %); a - floor(a / b) * b."""
+    a, b = _operands(a, b, "remainder")
+    return Remainder.apply(a, b, c_sign=False)
+
+
+def fmod(a: Tensor, b) -> Tensor:
+    """C's remainder: a - trunc(a / b) * b, with the sign of a."""
+    a, b = _operands(a, b, "fmod")
+    return Remainder.apply(a, b, c_sign=True)
 
 
 def neg(x: Tensor) -> Tensor:
+    """-x; a bool tensor has no negation (use ~x or logical_not)."""
+    if x.data.dtype == x.backend.xp.bool:
+        raise DTypeError("neg: the unary minus is not defined for bool tensors; use ~x or "
+                         "gf.logical_not(x) to invert a mask")
     return Neg.apply(x)
 
 
-def sub(a: Tensor, b) -> Tensor:
-    """a - b, as a + (-b)."""
-    if isinstance(b, SCALARS):
-        return add(a, -b)
+def sub(a: Tensor, b, *, alpha=1) -> Tensor:
+    """a - alpha * b."""
+    if (isinstance(a, Tensor) and a.dtype.name == "bool") or (
+            isinstance(b, Tensor) and b.dtype.name == "bool"):
+        raise DTypeError("sub: subtracting bool tensors is not defined; use ^ or "
+                         "gf.logical_xor instead")
+    if alpha != 1:
+        b = mul(b, alpha) if isinstance(b, Tensor) else b * alpha
+    if is_scalar(b):
+        return add(a, -b if not isinstance(b, bool) else -int(b))
     if not isinstance(b, Tensor):
         b = as_tensor_like(b, a)
+    a, b = _operands(a, b, "sub")
     return add(a, neg(b))
 
 
 def rsub(a: Tensor, b) -> Tensor:
     """b - a for a scalar or array b."""
+    if not isinstance(b, Tensor) and not is_scalar(b):
+        b = as_tensor_like(b, a)
+    a, b = _operands(a, b, "rsub")
     return add(neg(a), b)
 
 
 def rdiv(a: Tensor, b) -> Tensor:
     """b / a for a scalar or array b."""
-    if isinstance(b, SCALARS):
-        if a.data.dtype not in a.backend.float_dtypes:
-            a = cast(a, a.backend.default_float)
-        return Div.apply(float(b), a)
-    return div(as_tensor_like(b, a), a)
+    if not is_scalar(b):
+        b = _tensorize(b, a)
+    return _binary(Div, b, a, "rdiv", floating=True)
+
+
+class Pow(Function):
+    """x ** e, either of which may be a constant scalar; the backend's pow."""
+
+    saves_inputs = True
+    saves_output = True
+
+    def forward(self, x, e):
+        return x ** e
+
+    def backward(self, grad):
+        # NOTE: PyTorch's rules at the edges: d/dx is 0 where e == 0 (so x ** 0. has
+        # gradient 0 at 0); d/de is 0 where x == 0 and e >= 0, else x ** e * log(x)
+        # (NaN for a negative base).
+        x, e = self.inputs
+        needs = self.needs_input_grad
+        grad_x = grad_e = None
+        if needs[0]:
+            if isinstance(e, Tensor):
+                grad_x = where(e == 0, 0.0, grad * (e * pow(x, e - 1)))
+            elif e == 0:
+                grad_x = _zeros(grad)
+            elif e == 2:
+                grad_x = grad * (x * 2.0)
+            else:
+                grad_x = grad * (pow(x, e - 1) * e)
+        if needs[1]:
+            out = self.output
+            if isinstance(x, Tensor):
+                grad_e = where((x == 0) & (e >= 0), 0.0, grad * (out * log(x)))
+            else:
+                log_x = math.log(x) if x > 0 else (float("-inf") if x == 0 else float("nan"))
+                grad_e = grad * (out * log_x)
+                if x == 0:
+                    grad_e = where(e >= 0, 0.0, grad_e)
+        return grad_x, grad_e
 
 
 def pow(x: Tensor, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
-    """x ** exponent; a tensor exponent goes through exp(exponent * log(x))."""
-    if isinstance(exponent, SCALARS):
-        if x.data.dtype not in x.backend.float_dtypes:
-            x = cast(x, x.backend.default_float)
-        return PowScalar.apply(x, exponent=exponent)
-    if not isinstance(exponent, Tensor):
-        exponent = as_tensor_like(exponent, x)
-    return exp(mul(log(x), exponent))
+    """x ** exponent with the backend's pow: integers to integer powers stay integers.
+
+    Example:
+        >>> (gf.tensor([-3.0, 0.0]) ** 2).tolist()
+        [9.0, 0.0]
+    """
+    x, exponent = _operands(x, exponent, "pow")
+    if isinstance(x, Tensor) and not x.dtype.is_floating_point:
+        negative = exponent < 0 if not isinstance(exponent, Tensor) else (
+            exponent.dtype.name != "bool" and builtins.bool(_any(exponent < 0)))
+        if negative:
+            raise DTypeError(f"pow: integers to negative integer powers are not allowed "
+                             f"({x.dtype.name} ** {exponent!r}); convert the base with .float()")
+    try:
+        return Pow.apply(x, exponent)
+    except (ValueError, TypeError) as exc:
+        raise reraise("pow", exc, x, exponent) from None
+
+
+def _any(mask: Tensor):
+    return mask.backend.xp.any(mask.data)
 
 
 def rpow(x: Tensor, base) -> Tensor:
-    """base ** x for a scalar base, as exp(x * log(base))."""
-    return exp(mul(x, math.log(base)))
+    """base ** x for a scalar base (3 ** gf.tensor(3) is the integer 27)."""
+    return pow(base if is_scalar(base) else _tensorize(base, x), x)
 
 
 def square(x: Tensor) -> Tensor:
-    return PowScalar.apply(x, exponent=2)
+    return pow(x, 2)
 
 
 def reciprocal(x: Tensor) -> Tensor:
@@ -206,6 +358,15 @@ class Sqrt(Function):
 
     def backward(self, grad):
         return grad / (self.output * 2.0)
+
+
+class SqrtOfSquares(Sqrt):
+    """sqrt for norms and standard deviations: gradient 0 where the result is 0 (a constant
+    input), as PyTorch's norm and std backward, rather than 0 * inf = NaN."""
+
+    def backward(self, grad):
+        out = self.output
+        return where(out == 0, 0.0, grad / (out * 2.0))
 
 
 class Sin(Function):
@@ -346,16 +507,22 @@ class Erf(Function):
 
 
 class Maximum(Function):
+    """Elementwise maximum (or minimum, with `low`)."""
+
     saves_inputs = True
 
     def forward(self, a, b):
-        return self.backend.xp.maximum(a, b)
+        xp = self.backend.xp
+        if a.dtype == xp.bool:
+            return (a & b) if self.low else (a | b)
+        return xp.minimum(a, b) if self.low else xp.maximum(a, b)
 
     def backward(self, grad):
         # NOTE: at ties each side gets half the gradient, as in PyTorch.
-        a, b = (arg.data for arg in self.inputs)
+        a, b = (_data(arg) for arg in self.inputs)
         xp, dtype = self.backend.xp, grad.data.dtype
-        share_a = xp.astype(a > b, dtype) + 0.5 * xp.astype(a == b, dtype)
+        wins = (a < b) if self.low else (a > b)
+        share_a = xp.astype(wins, dtype) + 0.5 * xp.astype(a == b, dtype)
         share_a = _constant(share_a, self.backend, dtype)
         needs = self.needs_input_grad
         return (grad * share_a if needs[0] else None), (grad * (1.0 - share_a) if needs[1] else None)
@@ -406,9 +573,8 @@ def _constant(array, backend, dtype) -> Tensor:
 
 
 def _float_input(x: Tensor, op: str) -> Tensor:
+    """Integer and bool inputs of float functions become the default float (PyTorch)."""
     if x.data.dtype not in x.backend.float_dtypes:
-        if x.dtype.name == "bool":
-            raise DTypeError(f"{op}: not defined for bool tensors")
         return cast(x, x.backend.default_float)
     return x
 
@@ -457,12 +623,14 @@ def erf(x: Tensor) -> Tensor:
 
 def maximum(a: Tensor, b) -> Tensor:
     """Elementwise maximum with broadcasting."""
-    return _binary(Maximum, a, b, "maximum")
+    a, b = _operands(a, b, "maximum")
+    return Maximum.apply(a, b, low=False)
 
 
 def minimum(a: Tensor, b) -> Tensor:
-    """Elementwise minimum, as -maximum(-a, -b)."""
-    return neg(maximum(neg(a), -b if isinstance(b, SCALARS) else neg(_tensorize(b, a))))
+    """Elementwise minimum with broadcasting."""
+    a, b = _operands(a, b, "minimum")
+    return Maximum.apply(a, b, low=True)
 
 
 def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
@@ -472,30 +640,40 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's na
     return Clamp.apply(x, low=min, high=max)
 
 
-def where(condition: Tensor, a, b) -> Tensor:
-    """Elementwise `a if condition else b`, with broadcasting."""
-    like = a if isinstance(a, Tensor) else b
+def where(condition: Tensor, a=None, b=None):
+    """Elementwise `a if condition else b`, with broadcasting and PyTorch's promotion;
+    with the condition alone, the indices of its nonzero elements (as nonzero(as_tuple=True))."""
+    if a is None and b is None:
+        from gradflow.ops.sorting import nonzero
+
+        return nonzero(condition, as_tuple=True)
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else condition
     if not isinstance(like, Tensor):
-        raise TypeError("where: at least one of a and b must be a tensor")
+        raise TypeError("where: at least one of condition, a and b must be a tensor")
     condition = _tensorize(condition, like)
-    a, b = _tensorize(a, like), _tensorize(b, like)
-    if a.dtype is not b.dtype:  # gradflow dtypes: comparable across devices
-        a, b = promote(a, b)
+    if condition.dtype.name != "bool":
+        condition = condition != 0
+    a = a if isinstance(a, Tensor) or is_scalar(a) else _tensorize(a, like)
+    b = b if isinstance(b, Tensor) or is_scalar(b) else _tensorize(b, like)
+    dtype = result_type(a, b)
+    a, b = _tensorize(a, like, dtype), _tensorize(b, like, dtype)
     try:
         return Where.apply(condition, a, b)
     except (ValueError, TypeError) as exc:
         raise reraise("where", exc, condition, a, b) from None
 
 
-def _tensorize(value, like: Tensor) -> Tensor:
-    if isinstance(value, Tensor):
-        return value
+def _tensorize(value, like: Tensor, dtype=None) -> Tensor:
+    """`value` as a tensor on `like`'s device (a scalar as a 0-d tensor), cast to `dtype`."""
     from gradflow.creation import full, tensor
 
-    if isinstance(value, SCALARS):
-        dtype = like.dtype if not (type(value) is float and not like.dtype.is_floating_point) else None
-        return full((), value, dtype=dtype, device=like.backend)
-    return tensor(value, device=like.backend)
+    if not isinstance(value, Tensor):
+        if is_scalar(value):
+            value_dtype = dtype if dtype is not None else result_type(value)
+            return full((), as_python_scalar(value, value_dtype), dtype=value_dtype,
+                        device=like.backend)
+        value = tensor(value, device=like.backend)
+    return value if dtype is None or value.dtype is dtype else cast(value, dtype)
 
 
 # -- copies, casts and transfers --------------------------------------------------
@@ -547,76 +725,3 @@ def transfer(x: Tensor, target) -> Tensor:
     out = Transfer.apply(x, target=target)
     out.backend = target
     return out
-
-
-# -- comparisons and logic (not differentiable) -------------------------------------
-
-
-def _compare(fn, a: Tensor, b, op: str) -> Tensor:
-    other = b.data if isinstance(b, Tensor) else b
-    if isinstance(b, Tensor) and b.backend is not a.backend:
-        from gradflow.autograd.function import mismatch_error
-
-        raise mismatch_error(op, (a, b))
-    if isinstance(b, Tensor) and a.data.dtype != b.data.dtype:
-        a, b = promote(a, b)
-        other = b.data
-    elif not isinstance(b, (Tensor, *SCALARS)):
-        other = as_tensor_like(b, a).data
-    try:
-        return Tensor._wrap(fn(a.data, other), a.backend)
-    except (ValueError, TypeError) as exc:
-        raise reraise(op, exc, a, b) from None
-
-
-def eq(a, b):
-    return _compare(lambda x, y: x == y, a, b, "eq")
-
-
-def ne(a, b):
-    return _compare(lambda x, y: x != y, a, b, "ne")
-
-
-def lt(a, b):
-    return _compare(lambda x, y: x < y, a, b, "lt")
-
-
-def le(a, b):
-    return _compare(lambda x, y: x <= y, a, b, "le")
-
-
-def gt(a, b):
-    return _compare(lambda x, y: x > y, a, b, "gt")
-
-
-def ge(a, b):
-    return _compare(lambda x, y: x >= y, a, b, "ge")
-
-
-def logical_and(a, b):
-    return _compare(lambda x, y: x & y, a, b, "logical_and")
-
-
-def logical_or(a, b):
-    return _compare(lambda x, y: x | y, a, b, "logical_or")
-
-
-def logical_not(x: Tensor) -> Tensor:
-    return Tensor._wrap(x.backend.xp.logical_not(x.data), x.backend)
-
-
-def isfinite(x: Tensor) -> Tensor:
-    return Tensor._wrap(x.backend.xp.isfinite(x.data), x.backend)
-
-
-def isnan(x: Tensor) -> Tensor:
-    return Tensor._wrap(x.backend.xp.isnan(x.data), x.backend)
-
-
-def sign(x: Tensor) -> Tensor:
-    return Tensor._wrap(x.backend.xp.sign(x.data), x.backend)
-
-
-def allclose(a: Tensor, b: Tensor, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
-    xp = a.backend.xp
-    return bool(xp.all(xp.abs(a.data - b.data) <= atol + rtol * xp.abs(b.data)))

@@ -141,3 +141,193 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     except ValueError as exc:
         raise ShapeError(f"matmul: batch shapes of {a.shape} and {b.shape} do not broadcast "
                          f"({exc})") from None
+
+
+# -- products composed from matmul -------------------------------------------------------
+
+
+def _shape_error(op: str, message: str, *tensors) -> ShapeError:
+    shapes = " and ".join(str(t.shape) for t in tensors)
+    return ShapeError(f"{op}: {message} (shapes {shapes})")
+
+
+def mm(a: Tensor, b: Tensor) -> Tensor:
+    """The product of two matrices."""
+    if a.ndim != 2 or b.ndim != 2:
+        raise _shape_error("mm", "expects two matrices", a, b)
+    return matmul(a, b)
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """Batched matrix products of (b, n, m) and (b, m, p) tensors."""
+    if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
+        raise _shape_error("bmm", "expects two 3-d tensors with the same batch size", a, b)
+    return matmul(a, b)
+
+
+def mv(a: Tensor, v: Tensor) -> Tensor:
+    """A matrix times a vector."""
+    if a.ndim != 2 or v.ndim != 1:
+        raise _shape_error("mv", "expects a matrix and a vector", a, v)
+    return matmul(a, v)
+
+
+def dot(a: Tensor, b: Tensor) -> Tensor:
+    """The inner product of two 1-d tensors."""
+    if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:
+        raise _shape_error("dot", "expects two 1-d tensors of the same size", a, b)
+    return matmul(a, b)
+
+
+def addmm(input: Tensor, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
+    """beta * input + alpha * (a @ b)."""
+    product = mm(a, b)
+    if alpha != 1:
+        product = product * alpha
+    if beta == 0:  # input is ignored, NaNs included (PyTorch)
+        from gradflow.ops.shape import broadcast_to
+
+        return broadcast_to(product, _broadcast(product, input))
+    return product + (input if beta == 1 else input * beta)
+
+
+def _broadcast(a: Tensor, b: Tensor) -> tuple:
+    from gradflow.ops._util import broadcast_shapes
+
+    return broadcast_shapes("addmm", a.shape, b.shape)
+
+
+def outer(a: Tensor, b: Tensor) -> Tensor:
+    """a[i] * b[j] for 1-d a and b."""
+    from gradflow.ops.shape import reshape
+
+    if a.ndim != 1 or b.ndim != 1:
+        raise _shape_error("outer", "expects two 1-d tensors", a, b)
+    return reshape(a, (-1, 1)) * reshape(b, (1, -1))
+
+
+def inner(a: Tensor, b: Tensor) -> Tensor:
+    """The sum over the last dimensions of a and b (a product for 0-d inputs)."""
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    return tensordot(a, b, ([-1], [-1]))
+
+
+def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
+    """Contract the last `dims` dimensions of a with the first of b, or the listed pairs."""
+    from gradflow.ops.shape import permute, reshape
+
+    if isinstance(dims, int):
+        if dims < 0 or dims > min(a.ndim, b.ndim):
+            raise _shape_error("tensordot", f"cannot contract {dims} dimensions", a, b)
+        dims_a, dims_b = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        dims_a, dims_b = ([d] if isinstance(d, int) else list(d) for d in dims)
+    dims_a = [d % a.ndim for d in dims_a]
+    dims_b = [d % b.ndim for d in dims_b]
+    if len(dims_a) != len(dims_b) or any(a.shape[i] != b.shape[j] for i, j in zip(dims_a, dims_b)):
+        raise _shape_error("tensordot", f"dimensions {dims_a} and {dims_b} do not match", a, b)
+    free_a = [d for d in range(a.ndim) if d not in dims_a]
+    free_b = [d for d in range(b.ndim) if d not in dims_b]
+    k = 1
+    for d in dims_a:
+        k *= a.shape[d]
+    left = reshape(permute(a, (*free_a, *dims_a)), (-1, k))
+    right = reshape(permute(b, (*dims_b, *free_b)), (k, -1))
+    return reshape(matmul(left, right), (*(a.shape[d] for d in free_a),
+                                         *(b.shape[d] for d in free_b)))
+
+
+def cross(a: Tensor, b: Tensor, dim: int | None = None) -> Tensor:
+    """The cross product of 3-vectors along dim (the first dimension of size 3 by default)."""
+    from gradflow.ops._util import broadcast_shapes, normalize_dim
+    from gradflow.ops.shape import broadcast_to, getitem, stack
+
+    shape = broadcast_shapes("cross", a.shape, b.shape)
+    a, b = broadcast_to(a, shape), broadcast_to(b, shape)
+    if dim is None:
+        dim = next((i for i, s in enumerate(shape) if s == 3), None)
+        if dim is None:
+            raise _shape_error("cross", "no dimension of size 3", a, b)
+    dim = normalize_dim(dim, len(shape), "cross")
+    if shape[dim] != 3:
+        raise _shape_error("cross", f"dimension {dim} has size {shape[dim]}, not 3", a, b)
+    prefix = (slice(None),) * dim
+
+    def part(t, i):
+        return getitem(t, (*prefix, i))
+
+    a0, a1, a2 = (part(a, i) for i in range(3))
+    b0, b1, b2 = (part(b, i) for i in range(3))
+    return stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], dim)
+
+
+def einsum(subscripts: str, *operands) -> Tensor:
+    """Einstein summation, any subscripts (repeated letters take diagonals, '...' stands for
+    broadcast dimensions), lowered to diagonals, sums, permutes and matmuls.
+
+    Example:
+        >>> gf.einsum("ij,jk->ik", gf.ones(2, 3), gf.ones(3, 4)).shape
+        (2, 4)
+    """
+    from gradflow.ops.einsum import contract
+
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    return contract(subscripts, operands)
+
+
+# -- norms (gradflow.linalg) ---------------------------------------------------------------
+
+
+def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """The `ord`-norm of x as one vector (or over `dim`): 2, inf, -inf, 0 or any p."""
+    from gradflow.ops.elementwise import abs as absolute
+    from gradflow.ops.reduce import _dims, amax, amin, norm
+    from gradflow.ops.reduce import sum as total
+
+    if dtype is not None:
+        x = x.to(dtype)
+    elif not x.dtype.is_floating_point:
+        x = x.float()
+    dims = _dims(dim, x, "vector_norm")
+    if ord == float("inf"):
+        return amax(absolute(x), dims, keepdim)
+    if ord == float("-inf"):
+        return amin(absolute(x), dims, keepdim)
+    if ord == 0:
+        return total(x != 0, dims, keepdim).to(x.dtype)
+    return norm(x, float(ord), dims, keepdim)
+
+
+def matrix_norm(x: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,
+                dtype=None) -> Tensor:
+    """The Frobenius norm ("fro") or the largest/smallest absolute column (1, -1) or row
+    (inf, -inf) sum of the matrices in dims `dim`."""
+    from gradflow.errors import ConfigError
+    from gradflow.ops._util import normalize_dim
+    from gradflow.ops.elementwise import abs as absolute
+    from gradflow.ops.reduce import amax, amin
+    from gradflow.ops.reduce import sum as total
+
+    if x.ndim < 2:
+        raise ShapeError(f"matrix_norm: expects at least 2 dimensions, got shape {x.shape}")
+    if dtype is not None:
+        x = x.to(dtype)
+    rows, cols = (normalize_dim(d, x.ndim, "matrix_norm") for d in dim)
+    if ord == "fro":
+        return vector_norm(x, 2, (rows, cols), keepdim)
+    sums = {1: (rows, cols), -1: (rows, cols), float("inf"): (cols, rows),
+            float("-inf"): (cols, rows)}
+    if ord not in sums:
+        raise ConfigError(f"matrix_norm: ord must be 'fro', 1, -1, inf or -inf, got {ord!r} "
+                          "('nuc' and 2 need singular values, which gradflow does not compute)")
+    summed, kept = sums[ord]
+    per_line = total(absolute(x), summed, keepdim=True)
+    pick = amax if ord in (1, float("inf")) else amin
+    out = pick(per_line, kept, keepdim=True)
+    if not keepdim:
+        from gradflow.ops.shape import squeeze
+
+        out = squeeze(out, (rows, cols))
+    return out

@@ -3,13 +3,43 @@
 from __future__ import annotations
 
 import builtins
+import functools
 from collections import namedtuple
 
 from gradflow.autograd.function import Function
+from gradflow.errors import ConfigError
 from gradflow.ops._util import normalize_dims
 from gradflow.tensor import Tensor
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+def dim_aliases(fn):
+    """Accept NumPy's `axis=` and `keepdims=` as PyTorch does, besides `dim=` and `keepdim=`."""
+
+    @functools.wraps(fn)
+    def wrapper(x, *args, axis=_NOT_GIVEN, keepdims=_NOT_GIVEN, **kwargs):
+        if axis is not _NOT_GIVEN:
+            if "dim" in kwargs or args:
+                raise ConfigError(f"{fn.__name__}: give dim or axis, not both")
+            kwargs["dim"] = axis
+        if keepdims is not _NOT_GIVEN:
+            if "keepdim" in kwargs:
+                raise ConfigError(f"{fn.__name__}: give keepdim or keepdims, not both")
+            kwargs["keepdim"] = keepdims
+        return fn(x, *args, **kwargs)
+
+    return wrapper
+
+
+_NOT_GIVEN = object()
+
+
+def _dims(dim, x: Tensor, op: str):
+    """Normalized reduction dims; an empty tuple or list means every dimension (PyTorch)."""
+    if isinstance(dim, (tuple, list)) and len(dim) == 0:
+        dim = None
+    return normalize_dims(dim, x.ndim, op)
 
 
 def _keepdim_shape(shape, dims) -> tuple[int, ...]:
@@ -51,11 +81,19 @@ class SumTo(Function):
 
 
 class Max(Function):
+    """The largest (or with `low`, the smallest) value over `dims`: computed directly, never
+    by negation (the smallest int32 has no negative), on bools as any/all."""
+
     saves_inputs = True
     saves_output = True
 
     def forward(self, x):
-        return self.backend.xp.max(x, axis=self.dims, keepdims=self.keepdim)
+        xp = self.backend.xp
+        if x.dtype == xp.bool:
+            fn = xp.all if self.low else xp.any
+        else:
+            fn = xp.min if self.low else xp.max
+        return fn(x, axis=self.dims, keepdims=self.keepdim)
 
     def backward(self, grad):
         # NOTE: tied maxima share the gradient equally (PyTorch's amax rule).
@@ -78,6 +116,7 @@ def sum_to(x: Tensor, shape) -> Tensor:
     return SumTo.apply(x, shape=shape)
 
 
+@dim_aliases
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
     """Sum over `dim` (an int, a tuple, or None for all).
 
@@ -87,9 +126,9 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  #
     """
     if dtype is not None:
         x = x.to(dtype)
-    elif x.dtype.name == "bool":
-        x = x.long()
-    return Sum.apply(x, dims=normalize_dims(dim, x.ndim, "sum"), keepdim=keepdim)
+    elif not x.dtype.is_floating_point:
+        x = x.long()  # integer sums accumulate in int64 (PyTorch)
+    return Sum.apply(x, dims=_dims(dim, x, "sum"), keepdim=keepdim)
 
 
 def _count(x: Tensor, dims) -> int:
@@ -101,42 +140,51 @@ def _count(x: Tensor, dims) -> int:
     return n
 
 
-def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+@dim_aliases
+def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Arithmetic mean over `dim`."""
-    dims = normalize_dims(dim, x.ndim, "mean")
+    if dtype is not None:
+        x = x.to(dtype)
+    dims = _dims(dim, x, "mean")
     if not x.dtype.is_floating_point:
         x = x.float()
     return Sum.apply(x, dims=dims, keepdim=keepdim) * (1.0 / builtins.max(_count(x, dims), 1))
 
 
+@dim_aliases
 def var(x: Tensor, dim=None, keepdim: bool = False, *, correction: int = 1,
         unbiased: bool | None = None) -> Tensor:
     """Variance over `dim`, dividing by N - correction (1 by default, as in PyTorch)."""
     if unbiased is not None:
         correction = 1 if unbiased else 0
-    dims = normalize_dims(dim, x.ndim, "var")
+    dims = _dims(dim, x, "var")
+    dim = dims
     n = _count(x, dims)
     centered = x - mean(x, dim, keepdim=True)
     total = Sum.apply(centered * centered, dims=dims, keepdim=keepdim)
     return total * (1.0 / (n - correction) if n > correction else float("nan"))
 
 
+@dim_aliases
 def std(x: Tensor, dim=None, keepdim: bool = False, *, correction: int = 1,
         unbiased: bool | None = None) -> Tensor:
-    """Standard deviation, sqrt(var)."""
-    from gradflow.ops.elementwise import sqrt
+    """Standard deviation, sqrt(var); gradient 0 for a constant input (PyTorch)."""
+    from gradflow.ops.elementwise import SqrtOfSquares
 
-    return sqrt(var(x, dim, keepdim, correction=correction, unbiased=unbiased))
+    return SqrtOfSquares.apply(var(x, dim, keepdim, correction=correction, unbiased=unbiased))
 
 
+@dim_aliases
 def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return Max.apply(x, dims=normalize_dims(dim, x.ndim, "max"), keepdim=keepdim)
+    return Max.apply(x, dims=_dims(dim, x, "amax"), keepdim=keepdim, low=False)
 
 
+@dim_aliases
 def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return -amax(-x, dim, keepdim)
+    return Max.apply(x, dims=_dims(dim, x, "amin"), keepdim=keepdim, low=True)
 
 
+@dim_aliases
 def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001 - PyTorch's name
     """The largest value; with `dim`, (values, indices) as in PyTorch; with a tensor, maximum."""
     if isinstance(dim, Tensor):
@@ -148,6 +196,7 @@ def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001 - PyTorch's n
     return ValuesIndices(amax(x, dim, keepdim), argmax(x, dim, keepdim))
 
 
+@dim_aliases
 def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001 - PyTorch's name
     """The smallest value; with `dim`, (values, indices); with a tensor, minimum."""
     if isinstance(dim, Tensor):
@@ -159,10 +208,11 @@ def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001 - PyTorch's n
     return ValuesIndices(amin(x, dim, keepdim), argmin(x, dim, keepdim))
 
 
+@dim_aliases
 def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Index of the first largest value (over the flattened tensor when dim is None)."""
     xp = x.backend.xp
-    data = x.data
+    data = x.data if x.data.dtype != xp.bool else xp.astype(x.data, xp.int8)
     dims = normalize_dims(dim, x.ndim, "argmax")
     if not dims:  # all elements: dim is None, or x is 0-d
         data = xp.reshape(data, (-1,))
@@ -175,10 +225,11 @@ def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return Tensor._wrap(xp.astype(result, x.backend.index_dtype), x.backend)
 
 
+@dim_aliases
 def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Index of the first smallest value."""
     xp = x.backend.xp
-    data = x.data
+    data = x.data if x.data.dtype != xp.bool else xp.astype(x.data, xp.int8)
     dims = normalize_dims(dim, x.ndim, "argmin")
     if not dims:  # all elements: dim is None, or x is 0-d
         result = xp.argmin(xp.reshape(data, (-1,)))
@@ -190,6 +241,7 @@ def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return Tensor._wrap(xp.astype(result, x.backend.index_dtype), x.backend)
 
 
+@dim_aliases
 def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) over `dim`, computed stably.
 
@@ -199,7 +251,9 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     from gradflow.ops.elementwise import exp, log
 
     xp = x.backend.xp
-    dims = normalize_dims(dim, x.ndim, "logsumexp")
+    dims = _dims(dim, x, "logsumexp")
+    if dims is None:
+        dims = tuple(range(x.ndim))
     top = xp.max(x.data, axis=dims, keepdims=True)
     top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))
     shift = Tensor._wrap(top, x.backend)
@@ -211,25 +265,34 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     return out
 
 
+@dim_aliases
 def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     xp = x.backend.xp
-    return Tensor._wrap(xp.all(x.data, axis=normalize_dims(dim, x.ndim, "all"), keepdims=keepdim),
+    return Tensor._wrap(xp.all(x.data, axis=_dims(dim, x, "all"), keepdims=keepdim),
                         x.backend)
 
 
+@dim_aliases
 def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     xp = x.backend.xp
-    return Tensor._wrap(xp.any(x.data, axis=normalize_dims(dim, x.ndim, "any"), keepdims=keepdim),
+    return Tensor._wrap(xp.any(x.data, axis=_dims(dim, x, "any"), keepdims=keepdim),
                         x.backend)
 
 
-def norm(x: Tensor, p: float = 2.0, dim=None, keepdim: bool = False) -> Tensor:
-    """The p-norm over `dim` (all elements by default)."""
+@dim_aliases
+def norm(x: Tensor, p: float = 2.0, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """The p-norm over `dim` (all elements by default); gradient 0 at a zero input."""
+    from gradflow.ops.elementwise import SqrtOfSquares
     from gradflow.ops.elementwise import abs as absolute
-    from gradflow.ops.elementwise import sqrt
 
+    if p is None or p == "fro":
+        p = 2.0
+    if dtype is not None:
+        x = x.to(dtype)
+    elif not x.dtype.is_floating_point:
+        x = x.float()
     if p == 2.0:
-        return sqrt(sum(x * x, dim, keepdim))
+        return SqrtOfSquares.apply(sum(x * x, dim, keepdim))
     if p == float("inf"):
         return amax(absolute(x), dim, keepdim)
     return sum(absolute(x) ** p, dim, keepdim) ** (1.0 / p)

@@ -296,11 +296,18 @@ def pad(x: Tensor, pad, value: float = 0.0) -> Tensor:
     pad = tuple(pad)
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
         raise ShapeError(f"pad: {pad} needs pairs for at most {x.ndim} dimensions")
-    if builtins.any(p < 0 for p in pad):
-        raise ConfigError(f"pad: negative padding {pad} is not supported")
     widths = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    if builtins.any(p < 0 for p in pad):  # negative widths crop (PyTorch)
+        crop = tuple(slice(builtins.max(-lo, 0), s - builtins.max(-hi, 0))
+                     for s, (lo, hi) in zip(x.shape, widths))
+        if builtins.any(c.start > c.stop for c in crop):
+            raise ShapeError(f"pad: {pad} crops more than the shape {x.shape} holds")
+        x = getitem(x, crop)
+        widths = [(builtins.max(lo, 0), builtins.max(hi, 0)) for lo, hi in widths]
+    if builtins.all(w == (0, 0) for w in widths):
+        return x
     return Pad.apply(x, widths=tuple(widths), value=value)
 
 
@@ -334,67 +341,176 @@ def _index_array(value, x: Tensor):
     return index.data
 
 
+def _has_integer_array(x: Tensor, key) -> bool:
+    for k in key if isinstance(key, tuple) else (key,):
+        a = _index_array(k, x)
+        if a is not None and not _is_bool(a):
+            return True
+    return False
+
+
+def element_positions(x: Tensor, key) -> Tensor:
+    """The flat (row-major) position in x of every element x[key] selects, in x[key]'s shape."""
+    xp = x.backend.xp
+    flat = xp.arange(x.numel(), dtype=x.backend.index_dtype, device=x.backend.device)
+    return getitem(Tensor._wrap(xp.reshape(flat, x.shape), x.backend), key)
+
+
+def _put_at_positions(x: Tensor, key, value, accumulate: bool) -> Tensor:
+    positions = element_positions(x, key)
+    if not isinstance(value, Tensor):
+        from gradflow.creation import tensor
+
+        value = tensor(value, dtype=x.dtype, device=x.backend)
+    elif value.dtype is not x.dtype:
+        value = value.to(x.dtype)
+    try:
+        value = broadcast_to(value, positions.shape)
+    except ShapeError:
+        raise ShapeError(f"setitem: cannot write a value of shape {value.shape} into the "
+                         f"{positions.shape} elements selected from {x.shape}") from None
+    flat = write_flat(reshape(x, (-1,)), reshape(positions, (-1,)), reshape(value, (-1,)),
+                      accumulate)
+    return reshape(flat, x.shape)
+
+
+def write_flat(x: Tensor, positions: Tensor, values: Tensor, accumulate: bool) -> Tensor:
+    """The 1-d x with values[i] written (or added) at positions[i]; differentiable in both.
+
+    NOTE: where a position repeats without `accumulate`, the last value is kept, as a
+    sequential loop would do; the others get no gradient (they are overwritten).
+    """
+    from gradflow.ops.elementwise import where
+
+    n = x.shape[0]
+    if accumulate:
+        return x + IndexAdd.apply(values, positions, shape=(n,), lead=1)
+    xp = x.backend.xp
+    keep = Tensor._wrap(last_occurrence(xp, positions.data), x.backend)
+    zeros = Tensor._wrap(xp.zeros_like(values.data), x.backend)
+    scattered = IndexAdd.apply(where(keep, values, zeros), positions, shape=(n,), lead=1)
+    ones = xp.ones(positions.shape, dtype=xp.int32, device=x.backend.device)
+    hits = x.backend.scatter_add_rows(ones, positions.data, n)
+    return where(Tensor._wrap(hits > 0, x.backend), scattered, x)
+
+
+def last_occurrence(xp, positions):
+    """A mask: True where positions[i] does not occur again after i."""
+    n = positions.shape[0]
+    if n == 0:
+        return xp.zeros((0,), dtype=xp.bool, device=positions.device)
+    order = xp.argsort(positions, stable=True)
+    ordered = xp.take(positions, order)
+    last = xp.concat([ordered[:-1] != ordered[1:], xp.ones((1,), dtype=xp.bool,
+                                                            device=positions.device)])
+    inverse = xp.argsort(order, stable=True)
+    return xp.take(last, inverse)
+
+
 def _is_bool(array) -> bool:
     return str(array.dtype).endswith("bool")
 
 
-def getitem(x: Tensor, key) -> Tensor:
-    """x[key]: basic indexing, integer arrays (repeats allowed) and boolean masks."""
+def _expand_key(x: Tensor, key) -> tuple:
+    """The key as a tuple with one Ellipsis made explicit as slices, index arrays as backend
+    arrays (a bool mask of k dimensions standing for k dimensions)."""
     if not isinstance(key, tuple):
         key = (key,)
-    arrays = [_index_array(k, x) for k in key]
-    if builtins.all(a is None for a in arrays):
-        if not builtins.any(k is Ellipsis for k in key):
-            key = (*key, Ellipsis)  # the array API asks for explicit trailing dimensions
-        try:
-            if builtins.any(k is None for k in key):
-                # NOTE: setitem (the backward) takes no None, so new axes are a reshape after.
-                plain = tuple(k for k in key if k is not None)
-                return reshape(GetItem.apply(x, key=plain), _basic_index_shape(x.shape, key))
-            return GetItem.apply(x, key=key)
-        except IndexError as exc:
-            raise IndexingError(f"index {key} is out of range for shape {x.shape} ({exc})"
-                                ) from None
+    key = tuple(a if (a := _index_array(k, x)) is not None else k for k in key)
+    consumed = builtins.sum(k.ndim if _is_bool(k) else 1 for k in key
+                            if k is not None and k is not Ellipsis and hasattr(k, "dtype"))
+    consumed += builtins.sum(1 for k in key if k is not None and k is not Ellipsis
+                             and not hasattr(k, "dtype"))
+    ellipses = builtins.sum(1 for k in key if k is Ellipsis)
+    if ellipses > 1:
+        raise IndexingError(f"an index can have only one Ellipsis, got {key}")
+    if consumed > x.ndim:
+        raise IndexingError(f"too many indices for a tensor of shape {x.shape}: {consumed}")
+    fill = (slice(None),) * (x.ndim - consumed)
+    if ellipses:
+        at = next(i for i, k in enumerate(key) if k is Ellipsis)
+        return key[:at] + fill + key[at + 1:]
+    return key + fill
+
+
+def getitem(x: Tensor, key) -> Tensor:
+    """x[key] with PyTorch's rules: ints, slices, None and Ellipsis select a view; index
+    arrays (integer, repeats allowed, or bool masks) then pick elements. The dimensions they
+    index are replaced by the broadcast index shape, in place when the index arrays are next
+    to each other, else first (ints count as basic indices, as in PyTorch)."""
+    key = _expand_key(x, key)
+    if not builtins.any(hasattr(k, "dtype") for k in key):
+        return _basic(x, key)
+    # 1. the basic part, with every index array as ':' (a mask as one ':' per dimension)
+    basic, positions, arrays, axis = [], [], [], 0
+    for k in key:
+        if hasattr(k, "dtype"):
+            width = k.ndim if _is_bool(k) else 1
+            positions.append(axis)
+            arrays.append(k)
+            basic.extend([slice(None)] * width)
+            axis += width
+        elif k is None:
+            basic.append(None)
+            axis += 1
+        elif isinstance(k, slice):
+            basic.append(k)
+            axis += 1
+        else:
+            basic.append(k)  # an int: its dimension goes away
+    y = _basic(x, tuple(basic))
+    # 2. each mask as the integer arrays of its nonzero positions
     xp = x.backend.xp
-    first = next(i for i, a in enumerate(arrays) if a is not None)
-    if builtins.any(not (isinstance(k, slice) and k == slice(None)) for k in key[:first]):
-        raise IndexingError("indexing: put slices other than ':' after the index arrays")
-    advanced = arrays[first:]
-    count = 0
-    while count < len(advanced) and advanced[count] is not None:
-        count += 1
-    if builtins.any(not (isinstance(k, slice) and k == slice(None)) for k in key[first + count:]):
-        raise IndexingError("indexing: after index arrays only ':' is supported")
-    if count == 1 and _is_bool(advanced[0]):
-        mask = advanced[0]
-        if tuple(mask.shape) != x.shape[first:first + mask.ndim]:
-            raise ShapeError(f"boolean mask of shape {tuple(mask.shape)} does not match the "
-                             f"indexed dimensions {x.shape[first:first + mask.ndim]}")
-        (flat,) = xp.nonzero(xp.reshape(mask, (-1,)))
-        index, lead = flat, mask.ndim
-    else:
-        if builtins.any(_is_bool(a) for a in advanced[:count]):
-            raise IndexingError("indexing: a boolean mask cannot be mixed with other index arrays")
-        shape = broadcast_shapes("index", *(tuple(a.shape) for a in advanced[:count]))
-        index = None
-        for axis in range(count):
-            size = x.shape[first + axis]
-            a = advanced[axis]
-            if builtins.bool(xp.any((a < -size) | (a >= size))):
-                raise IndexingError(f"index out of range for dimension {first + axis} of size "
-                                    f"{size} (tensor of shape {x.shape})")
-            a = xp.astype(xp.where(a < 0, a + size, a), x.backend.index_dtype)
-            a = xp.broadcast_to(a, shape)
-            index = a if index is None else index * size + a
-        lead = count
-    index_tensor = Tensor._wrap(index, x.backend)
-    if first == 0:
-        return Take.apply(x, index_tensor, lead=lead)
-    moved = permute(x, (*range(first, x.ndim), *range(first)))
-    out = Take.apply(moved, index_tensor, lead=lead)
-    k = index.ndim
-    rest = out.ndim - k - first
-    return permute(out, (*range(k + rest, out.ndim), *range(k), *range(k, k + rest)))
+    dims, index_arrays = [], []
+    for at, a in zip(positions, arrays):
+        if _is_bool(a):
+            expected = y.shape[at:at + a.ndim]
+            if tuple(a.shape) != expected:
+                raise ShapeError(f"boolean mask of shape {tuple(a.shape)} does not match the "
+                                 f"indexed dimensions {expected} of a tensor of shape {x.shape}")
+            for d, coords in enumerate(xp.nonzero(a)):
+                dims.append(at + d)
+                index_arrays.append(coords)
+        else:
+            dims.append(at)
+            index_arrays.append(a)
+    # 3. one flat index into the advanced dimensions, moved to the front
+    shape = broadcast_shapes("index", *(tuple(a.shape) for a in index_arrays))
+    index = None
+    for d, a in zip(dims, index_arrays):
+        size = y.shape[d]
+        if builtins.bool(xp.any((a < -size) | (a >= size))):
+            raise IndexingError(f"index out of range for dimension {d} of size {size} "
+                                f"(tensor of shape {x.shape}, key {key})")
+        a = xp.astype(xp.where(a < 0, a + size, a), x.backend.index_dtype)
+        a = xp.broadcast_to(a, shape)
+        index = a if index is None else index * size + a
+    rest = [d for d in range(y.ndim) if d not in dims]
+    if dims != list(range(len(dims))):
+        y = permute(y, (*dims, *rest))
+    out = Take.apply(y, Tensor._wrap(index, x.backend), lead=len(dims))
+    # 4. adjacent index arrays put their dimensions where the first one was (PyTorch, NumPy)
+    adjacent = dims == list(range(dims[0], dims[0] + len(dims)))
+    if adjacent and dims[0] > 0:
+        k = len(shape)
+        before = dims[0]
+        order = (*range(k, k + before), *range(k), *range(k + before, out.ndim))
+        out = permute(out, order)
+    return out
+
+
+def _basic(x: Tensor, key: tuple) -> Tensor:
+    """x[key] for ints, slices and None only."""
+    if builtins.all(isinstance(k, slice) and k == slice(None) for k in key):
+        return x
+    try:
+        if builtins.any(k is None for k in key):
+            # NOTE: setitem (the backward) takes no None, so new axes are a reshape after.
+            plain = tuple(k for k in key if k is not None) + (Ellipsis,)
+            return reshape(GetItem.apply(x, key=plain), _basic_index_shape(x.shape, key))
+        return GetItem.apply(x, key=(*key, Ellipsis))
+    except IndexError as exc:
+        raise IndexingError(f"index {key} is out of range for shape {x.shape} ({exc})") from None
 
 
 def _basic_index_shape(shape, key) -> tuple[int, ...]:
@@ -416,17 +532,20 @@ def _basic_index_shape(shape, key) -> tuple[int, ...]:
     return tuple(out)
 
 
-def index_put(x: Tensor, key, value) -> Tensor:
-    """x with `value` written at `key`, out of place (Tensor.__setitem__ uses it)."""
+def index_put(x: Tensor, key, value, accumulate: bool = False) -> Tensor:
+    """x with `value` written at `key`, out of place (Tensor.__setitem__ uses it).
+
+    With integer index arrays, a position indexed twice takes the value written last
+    (`accumulate=False`), or the sum of all of them, added in order (`accumulate=True`):
+    deterministic and equal on every device.
+    """
+    if accumulate or _has_integer_array(x, key):
+        return _put_at_positions(x, key, value, accumulate)
     if not isinstance(key, tuple):
         key = (key,)
     key = tuple(_index_array(k, x) if _index_array(k, x) is not None else k for k in key)
     if not builtins.any(k is Ellipsis or hasattr(k, "dtype") for k in key):
         key = (*key, Ellipsis)
-    for k in key:
-        if hasattr(k, "dtype") and not _is_bool(k):
-            raise IndexingError("setitem with integer index arrays is not supported; "
-                                "use a boolean mask or slices")
     if isinstance(value, Tensor):
         if value.dtype is not x.dtype:
             value = value.to(x.dtype)

@@ -44,20 +44,71 @@ def _per_group(owner: str, option: str, value, optimizer: Optimizer, **bounds) -
     return [_number(owner, option, value, **bounds)] * n
 
 
+def _kind_problem(now, new) -> str | None:
+    """Why `new` cannot stand where `now` is in a scheduler's state, or None."""
+    if isinstance(now, bool):
+        ok, kind = isinstance(new, bool), "a bool"
+    elif isinstance(now, numbers.Integral):
+        ok, kind = isinstance(new, numbers.Integral) and not isinstance(new, bool), "an int"
+    elif isinstance(now, numbers.Real):
+        ok = isinstance(new, numbers.Real) and not isinstance(new, bool) and not (
+            isinstance(new, float) and math.isnan(new) and not math.isnan(now))
+        kind = "a number"
+    elif isinstance(now, str):
+        ok, kind = isinstance(new, str), "a str"
+    elif isinstance(now, (list, tuple)):
+        if not isinstance(new, (list, tuple)) or len(new) != len(now):
+            return f"expected a list of {len(now)}, got {new!r}"
+        for a, b in zip(now, new):
+            problem = _kind_problem(a, b)
+            if problem is not None:
+                return f"in {new!r}: {problem}"
+        return None
+    elif isinstance(now, dict):
+        ok, kind = isinstance(new, dict), "a dict"
+    else:
+        return None
+    return None if ok else f"expected {kind}, got {new!r}"
+
+
 class _StateMixin:
     def state_dict(self) -> dict:
         """Every attribute except the optimizer, for `load_state_dict`."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore `state_dict()`; raises StateDictError (changing nothing) on unknown keys."""
-        if not isinstance(state_dict, dict):
-            raise StateDictError(f"{type(self).__name__}.load_state_dict: expected a dict")
-        unknown = set(state_dict) - set(self.state_dict())
-        if unknown:
-            raise StateDictError(f"{type(self).__name__}.load_state_dict: unknown keys "
-                                 f"{sorted(unknown)}")
+        """Restore `state_dict()`; raises StateDictError (changing nothing) on a malformed one."""
+        problem = self.state_dict_problem(state_dict)
+        if problem is not None:
+            raise StateDictError(f"{type(self).__name__}.load_state_dict: state_dict"
+                                 f"{problem[0]}: {problem[1]}")
         self.__dict__.update(state_dict)
+
+    def state_dict_problem(self, state_dict) -> tuple[str, str] | None:
+        """The first field of state_dict unlike this scheduler's own, as (field, problem).
+
+        Every key must be one of state_dict()'s and each value of the same kind as the
+        current one (int, number, bool, str, list of the same length...); last_epoch >= -1.
+        None when the state fits.
+
+        Example:
+            >>> StepLR(opt, 5).state_dict_problem({"last_epoch": "x"})
+            ("['last_epoch']", "expected an int, got 'x'")
+        """
+        name = type(self).__name__
+        if not isinstance(state_dict, dict):
+            return "", f"expected a dict, got {type(state_dict).__name__}"
+        current = self.state_dict()
+        unknown = sorted(map(str, set(state_dict) - set(current)))
+        if unknown:
+            return f"[{unknown[0]!r}]", f"unknown key(s) {unknown} for {name}"
+        for key, value in state_dict.items():
+            problem = _kind_problem(current[key], value)
+            if problem is None and key == "last_epoch" and value < -1:
+                problem = f"expected an int >= -1, got {value!r}"
+            if problem is not None:
+                return f"[{key!r}]", problem
+        return None
 
     def get_last_lr(self) -> list[float]:
         """The lr of each param group as of the last step."""

@@ -243,9 +243,10 @@ class Optimizer:
         Raises:
             StateDictError: naming the group, parameter index, entry and shapes at fault.
         """
-        if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
-            raise StateDictError(f"{self._name}.load_state_dict: expected a dict with keys "
-                                 "'state' and 'param_groups'")
+        problem = self.state_dict_problem(state_dict)
+        if problem is not None:
+            field, text = problem
+            raise StateDictError(f"{self._name}.load_state_dict: state_dict{field}: {text}")
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise StateDictError(f"{self._name}.load_state_dict: the state has "
@@ -279,6 +280,56 @@ class Optimizer:
         self.param_groups[:] = new_groups
         self.state = new_state
 
+    def state_dict_problem(self, state_dict) -> tuple[str, str] | None:
+        """The first malformed field of a state dict for this optimizer, as (field, problem).
+
+        Checks the form only (types, option values, steps), not whether it fits the
+        parameters: load_state_dict checks that. None when the form is right.
+
+        Example:
+            >>> opt.state_dict_problem({"state": {}, "param_groups": [None]})
+            ("['param_groups'][0]", 'expected a dict of options, got NoneType')
+        """
+        if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
+            keys = sorted(map(str, state_dict)) if isinstance(state_dict, dict) else None
+            return "", (f"expected a dict with keys 'state' and 'param_groups', got "
+                        f"{keys if keys is not None else type(state_dict).__name__}")
+        groups, state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(groups, (list, tuple)):
+            return "['param_groups']", f"expected a list of dicts, got {type(groups).__name__}"
+        for number, group in enumerate(groups):
+            field = f"['param_groups'][{number}]"
+            if not isinstance(group, dict):
+                return field, f"expected a dict of options, got {type(group).__name__}"
+            params = group.get("params")
+            if not isinstance(params, (list, tuple)) or not all(
+                    type(i) is int and i >= 0 for i in params):
+                return f"{field}['params']", f"expected a list of parameter indices (ints >= 0)" \
+                    f", got {params!r}"
+            # NOTE: keys beyond the defaults are allowed: schedulers add initial_lr, max_lr...
+            try:
+                self._check_group({**self.defaults, **group, "params": []})
+            except ConfigError as exc:
+                return field, str(exc)
+        if not isinstance(state, dict):
+            return "['state']", f"expected a dict of parameter index -> dict, got " \
+                f"{type(state).__name__}"
+        for index, entries in state.items():
+            field = f"['state'][{index!r}]"
+            if type(index) is not int or index < 0:
+                return field, f"parameter index {index!r} is not an int >= 0"
+            if not isinstance(entries, dict):
+                return field, f"expected a dict of state entries, got {type(entries).__name__}"
+            for key, value in entries.items():
+                if key == "step":
+                    step = _step_value(value)
+                    if step is None:
+                        return f"{field}['step']", f"step must be a finite number >= 0, got " \
+                            f"{value!r}"
+                elif not (value is None or isinstance(value, Tensor) or hasattr(value, "shape")):
+                    return f"{field}[{key!r}]", f"expected a tensor, got {type(value).__name__}"
+        return None
+
     def _load_entries(self, index, p: Tensor, entries: dict, group: dict) -> dict:
         from gradflow.creation import tensor
 
@@ -289,7 +340,7 @@ class Optimizer:
         loaded = {}
         for key, value in entries.items():
             if key == "step":
-                loaded[key] = int(float(value))
+                loaded[key] = int(_step_value(value))
                 continue
             if value is None:
                 loaded[key] = None
@@ -300,6 +351,16 @@ class Optimizer:
                                      f"{p.shape}")
             loaded[key] = tensor(value, dtype=p.dtype, device=p.device)
         return loaded
+
+
+def _step_value(value) -> float | None:
+    """A state dict's step as a float, or None when it is not a finite number >= 0."""
+    if isinstance(value, Tensor) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 def _plain(value):

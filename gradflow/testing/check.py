@@ -24,27 +24,36 @@ class CheckRow:
 @dataclass
 class CheckReport:
     rows: list[CheckRow] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)  # device -> why it could not run
+    allow_missing: bool = False
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.rows)
+        """Every row passed, at least one row ran, and no device was missing (unless allowed)."""
+        if not self.rows:
+            return False
+        return all(r.ok for r in self.rows) and (self.allow_missing or not self.missing)
 
     def table(self) -> str:
         lines = [f"{'op / model':<30} {'device':<20} {'max error':>10}  status", "-" * 78]
         for r in self.rows:
             status = "ok" if r.ok else f"FAIL: {r.detail}"
             lines.append(f"{r.name:<30} {r.device:<20} {r.max_error:>10.2e}  {status}")
-        for device, reason in self.skipped.items():
-            lines.append(f"{'(all)':<30} {device:<20} {'':>10}  skipped: {reason}")
+        status = "missing (allowed)" if self.allow_missing else "FAIL: missing"
+        for device, reason in self.missing.items():
+            lines.append(f"{'(all)':<30} {device:<20} {'':>10}  {status}: {reason}")
         failed = [r for r in self.rows if not r.ok]
-        lines.append(f"{len(self.rows) - len(failed)} passed, {len(failed)} failed "
-                     f"({self.seconds:.1f}s)")
+        summary = (f"{len(self.rows) - len(failed)} passed, {len(failed)} failed, "
+                   f"{len(self.missing)} device(s) missing ({self.seconds:.1f}s)")
+        if not self.rows:
+            summary += "; nothing was checked, which is not a pass"
+        lines.append(summary)
         return "\n".join(lines)
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "rows": [r.__dict__ for r in self.rows], "skipped": self.skipped}
+        return {"ok": self.ok, "rows": [r.__dict__ for r in self.rows], "missing": self.missing,
+                "allow_missing": self.allow_missing}
 
 
 def _check_op(spec, device: str, dtype, has_float64: bool) -> CheckRow:
@@ -94,31 +103,30 @@ def _check_models(devices, dtype) -> list[CheckRow]:
     return rows
 
 
-def run_check(devices, dtype_name: str = "float32") -> CheckReport:
-    """Check every registered op and the reference models on `devices` (cpu is the reference)."""
+def run_check(devices, dtype_name: str = "float32", allow_missing: bool = False) -> CheckReport:
+    """Check every registered op and the reference models on `devices` (cpu is the reference).
+
+    `devices` is a list of names or a comma-separated string ("all": every available device).
+    An unknown name raises UnknownDeviceError (a ConfigError); an unavailable device, or one
+    without the dtype, makes the report fail unless `allow_missing`; a run that checked
+    nothing never passes.
+    """
     from gradflow.backends import get_backend
-    from gradflow.errors import BackendUnavailableError
+    from gradflow.testing.devices import split_available
 
     started = time.perf_counter()
     dtype = gf.dtypes.by_name(dtype_name)
-    report = CheckReport()
-    usable = []
-    for device in devices:
-        try:
-            backend = get_backend(device)
-        except BackendUnavailableError as exc:
-            report.skipped[device] = str(exc)
-            continue
-        if dtype not in backend.to_xp:
-            report.skipped[device] = f"no {dtype.name} on this device"
-            continue
-        usable.append(device)
+    usable, missing = split_available(devices)
+    report = CheckReport(missing=missing, allow_missing=allow_missing)
+    for device in list(usable):
+        if dtype not in get_backend(device).to_xp:
+            report.missing[device] = f"no {dtype.name} on this device"
+            usable.remove(device)
     for spec in load_all().values():
         for device in usable:
             has_float64 = gf.float64 in get_backend(device).to_xp
             report.rows.append(_check_op(spec, device, dtype, has_float64))
-    if "cpu" not in usable:
-        usable = ["cpu", *usable]
-    report.rows += _check_models(usable, dtype)
+    if usable:
+        report.rows += _check_models(usable if "cpu" in usable else ["cpu", *usable], dtype)
     report.seconds = time.perf_counter() - started
     return report

@@ -29,11 +29,10 @@ class DeviceReport:
     reference: str
     rows: list[Comparison] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)
-    required_missing: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.rows) and not self.required_missing
+        return all(r.ok for r in self.rows)
 
     def table(self) -> str:
         lines = [f"{'quantity':<28} {'device':<18} {'max abs err':>12} {'max rel err':>12}  status",
@@ -43,8 +42,7 @@ class DeviceReport:
             lines.append(f"{r.name:<28} {r.device:<18} {r.max_abs:>12.3g} {r.max_rel:>12.3g}  "
                          f"{status}")
         for device, reason in self.unavailable.items():
-            mark = "FAIL (required)" if device in self.required_missing else "skipped"
-            lines.append(f"{'(all)':<28} {device:<18} {'':>12} {'':>12}  {mark}: {reason}")
+            lines.append(f"{'(all)':<28} {device:<18} {'':>12} {'':>12}  missing: {reason}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -89,18 +87,25 @@ def _compare_arrays(name, device, actual, expected, rtol, atol) -> Comparison:
     return Comparison(name, device, max_abs, max_rel, ok)
 
 
-def _available(devices, require: bool):
-    from gradflow.backends import get_backend
+def _available(devices, allow_missing: bool, where: str):
+    """The usable devices and {missing: reason}; an unknown name always raises, an unavailable
+    one raises unless `allow_missing` (a comparison that silently drops a device checks less
+    than it says)."""
     from gradflow.errors import BackendUnavailableError
+    from gradflow.testing.devices import UnknownDeviceError, split_available
 
-    usable, missing = [], {}
-    for device in devices:
-        try:
-            get_backend(device)
-            usable.append(device)
-        except BackendUnavailableError as exc:
-            missing[device] = str(exc)
-    return usable, missing, (list(missing) if require else [])
+    try:
+        usable, missing = split_available(devices)
+    except UnknownDeviceError as exc:
+        raise UnknownDeviceError(f"{where}: {exc}") from None
+    if missing and not allow_missing:
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in missing.items())
+        raise BackendUnavailableError(f"{where}: device(s) not available here ({reasons}); pass "
+                                      "allow_missing=True to compare the others")
+    if not usable:
+        raise BackendUnavailableError(f"{where}: none of the devices {list(devices)} is "
+                                      "available, so nothing would be compared")
+    return usable, missing
 
 
 def _host_inputs(inputs) -> list:
@@ -130,21 +135,25 @@ def _flatten_outputs(result, where: str) -> list[tuple[str, gf.Tensor]]:
 
 def compare_devices(fn, *inputs, devices=("cpu", "strict:device1"), grads: bool = True,
                     dtype=None, rtol: float | None = None, atol: float | None = None,
-                    require: bool = False, seed: int = 0) -> DeviceReport:
+                    allow_missing: bool = False, seed: int = 0) -> DeviceReport:
     """Run `fn` on copies of the inputs on each device; compare outputs and input gradients.
 
     The first available device is the reference. Float inputs get requires_grad when
-    `grads` is true; the gradient is of sum(output * r) for a fixed random r.
+    `grads` is true; the gradient is of sum(output * r) for a fixed random r. gradflow's
+    generator is seeded with `seed` before each device's run, so dropout masks and other
+    random draws are the same on every device.
 
     Args:
         fn: a function of tensors returning a tensor, or a tuple/list/dict of tensors; or a
             Module, whose parameters' gradients are then compared too (same weights everywhere).
         inputs: tensors, NumPy arrays or numbers (numbers are passed unchanged).
-        devices: device names; unavailable ones are listed with the reason and skipped.
+        devices: device names; an unknown name raises UnknownDeviceError, an unavailable
+            one BackendUnavailableError (unless `allow_missing`).
         grads: compare input gradients too.
         dtype: cast float inputs to this dtype (e.g. gf.float64 to separate bugs from rounding).
         rtol, atol: tolerances (default: by dtype).
-        require: report unavailable devices as failures instead of skipping them.
+        allow_missing: list unavailable devices in the report instead of raising.
+        seed: the seed of gradflow's generator on every device (and of the cotangents).
 
     Returns:
         A DeviceReport: `.ok`, `.table()`, `.raise_if_failed()`.
@@ -155,7 +164,7 @@ def compare_devices(fn, *inputs, devices=("cpu", "strict:device1"), grads: bool 
     """
     from gradflow.nn.module import Module
 
-    usable, missing, required_missing = _available(devices, require)
+    usable, missing = _available(devices, allow_missing, "compare_devices")
     hosts = _host_inputs(inputs)
     module = fn if isinstance(fn, Module) else None
     if module is not None:
@@ -167,6 +176,7 @@ def compare_devices(fn, *inputs, devices=("cpu", "strict:device1"), grads: bool 
             module.to(device)
             module.load_state_dict(state)
             module.zero_grad(set_to_none=True)
+        gf.manual_seed(seed)  # the same dropout masks and random draws on every device
         tensors = []
         for value in hosts:
             if isinstance(value, np.ndarray):
@@ -199,10 +209,7 @@ def compare_devices(fn, *inputs, devices=("cpu", "strict:device1"), grads: bool 
     if module is not None:
         module.to(home)
         module.load_state_dict(state)
-    report = DeviceReport(reference=usable[0] if usable else "", unavailable=missing,
-                          required_missing=required_missing)
-    if not usable:
-        return report
+    report = DeviceReport(reference=usable[0], unavailable=missing)
     expected = results[usable[0]]
     for device in usable[1:]:
         for name, reference in expected.items():
@@ -240,7 +247,7 @@ class TrainingReport:
             lines.append(f"{device:<18} max rel divergence {worst:.3g}; {where}; final loss "
                          f"{self.losses[device][-1]:.6g} vs {self.losses[self.reference][-1]:.6g}")
         for device, reason in self.unavailable.items():
-            lines.append(f"{device:<18} skipped: {reason}")
+            lines.append(f"{device:<18} missing: {reason}")
         return "\n".join(lines)
 
     def raise_if_failed(self) -> None:
@@ -256,7 +263,7 @@ def _max_rel(a: np.ndarray, b: np.ndarray) -> float:
 def compare_training(make_model, batches, loss_fn, make_optimizer, devices=("cpu", "strict:device1"),
                      steps: int = 10, dtype=gf.float32, seed: int = 0,
                      clip_grad_norm: float | None = None, tolerance: float | None = None,
-                     require: bool = False) -> TrainingReport:
+                     allow_missing: bool = False) -> TrainingReport:
     """Train identical copies on each device and report where (if anywhere) they part.
 
     Each run seeds gradflow's generator with `seed` before building the model, so
@@ -274,6 +281,8 @@ def compare_training(make_model, batches, loss_fn, make_optimizer, devices=("cpu
         dtype: gf.float32, or gf.float64 to tell a real bug from rounding.
         clip_grad_norm: clip the global gradient norm before each step.
         tolerance: allowed relative divergence (default 1e-4 in float32, 1e-10 in float64).
+        allow_missing: list unavailable devices in the report instead of raising
+            BackendUnavailableError (an unknown device name always raises).
 
     Returns:
         A TrainingReport (`.ok`, `.table()`, `.raise_if_failed()`, `.first_divergence`).
@@ -284,7 +293,7 @@ def compare_training(make_model, batches, loss_fn, make_optimizer, devices=("cpu
     """
     from gradflow.nn.utils import clip_grad_norm_
 
-    usable, missing, _ = _available(devices, require)
+    usable, missing = _available(devices, allow_missing, "compare_training")
     if tolerance is None:
         tolerance = 1e-10 if dtype is gf.float64 else 1e-4
     host_batches = [tuple(to_numpy(part) for part in batch) for batch in batches]
@@ -310,7 +319,7 @@ def compare_training(make_model, batches, loss_fn, make_optimizer, devices=("cpu
             optimizer.step()
             losses[device].append(float(loss.item()))
             trajectories[device].append({n: p.numpy() for n, p in model.named_parameters()})
-    reference = usable[0] if usable else ""
+    reference = usable[0]
     divergence, first = {}, {}
     for device in usable[1:]:
         divergence[device], first[device] = [], None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from gradflow.testing.assertions import to_numpy
@@ -16,6 +18,33 @@ def _outputs(result) -> list:
 
     items = result if isinstance(result, (tuple, list)) else (result,)
     return [t for t in items if isinstance(t, Tensor) and t.dtype.is_floating_point]
+
+
+def _checked_positions(inputs, where: str) -> list[int]:
+    """The inputs to differentiate: float tensors with requires_grad. Integer inputs (labels,
+    indices) and constants are passed through unchanged; having none to check is a failure."""
+    from gradflow.tensor import Tensor
+
+    positions = [k for k, x in enumerate(inputs) if isinstance(x, Tensor)
+                 and x.dtype.is_floating_point and x.requires_grad]
+    if not positions:
+        raise GradcheckError(f"{where}: no input is a floating-point tensor with "
+                             "requires_grad=True, so nothing would be checked; pass "
+                             "gf.tensor(..., dtype=gf.float64, requires_grad=True)")
+    low = [k for k in positions if inputs[k].dtype.name != "float64"]
+    if low:
+        warnings.warn(f"{where}: input(s) {low} are {inputs[low[0]].dtype.name}, not float64; "
+                      "finite differences in low precision may pass or fail spuriously",
+                      stacklevel=3)
+    return positions
+
+
+def _float_outputs(result, where: str) -> list:
+    outs = _outputs(result)
+    if not outs:
+        raise GradcheckError(f"{where}: the function returned {type(result).__name__}, not a "
+                             "floating-point tensor (or a tuple holding one): nothing to check")
+    return outs
 
 
 def _tensor_like(array: np.ndarray, like):
@@ -47,8 +76,11 @@ def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
 
     Args:
         fn: a function of tensors returning a tensor (or a tuple of them).
-        inputs: the tensors to differentiate (requires_grad=True, float64 recommended).
-        eps, atol, rtol: finite-difference step and tolerances.
+        inputs: the function's arguments. Float tensors with requires_grad=True are checked
+            (float64 recommended: others warn); other inputs (integer labels, constants) are
+            passed unchanged. No input to check is a failure, as is an output that is not a
+            floating-point tensor.
+        eps, atol, rtol: finite-difference step and tolerances (a NaN on either side fails).
         directions: None for every element; an int for that many random directions.
 
     Returns:
@@ -59,20 +91,29 @@ def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
         >>> gradcheck(lambda t: (t * t).sin(), [x])
         True
     """
+    try:
+        return _gradcheck(fn, list(inputs), eps, atol, rtol, directions, seed)
+    except GradcheckError:
+        if raise_exception:
+            raise
+        return False
+
+
+def _gradcheck(fn, inputs, eps, atol, rtol, directions, seed) -> bool:
     import gradflow as gf
 
-    inputs = list(inputs)
+    positions = _checked_positions(inputs, "gradcheck")
     rng = np.random.default_rng(seed)
     with gf.no_grad():
-        outs = _outputs(fn(*inputs))
+        outs = _float_outputs(fn(*inputs), "gradcheck")
     cotangents = [gf.tensor(rng.standard_normal(o.shape), dtype=o.dtype, device=o.device)
                   for o in outs]
     objective = _scalar_objective(fn, inputs, cotangents)
-    if objective is None or not objective.requires_grad:  # constant in the inputs
-        analytic = [None] * len(inputs)
-    else:
-        analytic = gf.grad(objective, inputs, allow_unused=True)
-    hosts = [to_numpy(x).astype(np.float64) for x in inputs]
+    analytic = [None] * len(inputs)
+    if objective.requires_grad:  # else constant in the inputs
+        found = gf.grad(objective, [inputs[k] for k in positions], allow_unused=True)
+        for k, g in zip(positions, found):
+            analytic[k] = g
 
     def value_at(k: int, array: np.ndarray) -> float:
         trial = list(inputs)
@@ -80,7 +121,8 @@ def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
         with gf.no_grad():
             return float(_scalar_objective(fn, trial, cotangents).item())
 
-    for k, (x, host) in enumerate(zip(inputs, hosts)):
+    for k in positions:
+        host = to_numpy(inputs[k]).astype(np.float64)
         exact = np.zeros(host.shape) if analytic[k] is None else to_numpy(analytic[k])
         if directions is None:
             numeric = np.zeros(host.shape)
@@ -98,15 +140,14 @@ def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
                                 / (2 * eps) for d in u])
             pairs = (np.tensordot(u, exact, axes=exact.ndim), numeric)
         a, n = pairs
-        bad = np.abs(a - n) > atol + rtol * np.abs(n)
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.abs(a - n) <= atol + rtol * np.abs(n))  # NaN on either side is a failure
         if bad.any():
-            i = int(np.argmax(np.abs(a - n)))
+            i = int(np.argmax(np.where(bad, np.nan_to_num(np.abs(a - n), nan=np.inf), -1.0)))
             message = (f"gradcheck: input {k} (shape {tuple(host.shape)}): backward gives {a[i]:.8g}"
                        f" but finite differences give {n[i]:.8g} at position {i} "
                        f"({int(bad.sum())} of {bad.size} disagree)")
-            if raise_exception:
-                raise GradcheckError(message)
-            return False
+            raise GradcheckError(message)
     return True
 
 
@@ -123,17 +164,25 @@ def gradgradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: fl
     import gradflow as gf
 
     inputs = list(inputs)
-    rng = np.random.default_rng(seed + 1)
-    with gf.no_grad():
-        outs = _outputs(fn(*inputs))
+    try:
+        positions = _checked_positions(inputs, "gradgradcheck")
+        rng = np.random.default_rng(seed + 1)
+        with gf.no_grad():
+            outs = _float_outputs(fn(*inputs), "gradgradcheck")
+    except GradcheckError:
+        if raise_exception:
+            raise
+        return False
     cotangents = [gf.tensor(rng.standard_normal(o.shape), dtype=o.dtype, device=o.device)
                   for o in outs]
 
     def first_derivative(*xs):
         with gf.enable_grad():  # gradcheck evaluates this under no_grad
-            grads = gf.grad(_scalar_objective(fn, xs, cotangents), xs, create_graph=True,
-                            allow_unused=True)
-        return tuple(g for g in grads if g is not None and g.requires_grad)
+            grads = gf.grad(_scalar_objective(fn, xs, cotangents), [xs[k] for k in positions],
+                            create_graph=True, allow_unused=True)
+        found = tuple(g for g in grads if g is not None and g.requires_grad)
+        # a first derivative that is constant in the inputs has a zero second one
+        return found or gf.zeros((), dtype=gf.float64, device=xs[positions[0]].device)
 
     return gradcheck(first_derivative, inputs, eps=eps, atol=atol, rtol=rtol,
                      directions=directions, seed=seed, raise_exception=raise_exception)

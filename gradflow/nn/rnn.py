@@ -1,0 +1,296 @@
+"""Recurrent layers RNN, LSTM and GRU and their cells, as torch.nn has them.
+
+Parameters carry PyTorch's names and layout (weight_ih_l0, weight_hh_l0_reverse, ...,
+gates stacked as PyTorch stacks them: i, f, g, o for LSTM; r, z, n for GRU), so a
+state dict moves between the two frameworks. The input projection of a whole
+sequence is one matmul; only the hidden-state product runs per time step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gradflow as gf
+from gradflow.errors import ConfigError
+from gradflow.nn import functional as F
+from gradflow.nn import init
+from gradflow.nn.module import Module, Parameter
+from gradflow.tensor import Tensor
+
+__all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+def _step(mode: str, projected: Tensor, h: Tensor, c: Tensor | None, weight_hh: Tensor,
+          bias_hh: Tensor | None):
+    """One time step from the input projection x W_ih^T + b_ih; returns (h', c')."""
+    recurrent = F.linear(h, weight_hh, bias_hh)
+    if mode == "GRU":
+        xr, xz, xn = projected.chunk(3, -1)
+        hr, hz, hn = recurrent.chunk(3, -1)
+        reset = gf.sigmoid(xr + hr)
+        update = gf.sigmoid(xz + hz)
+        candidate = gf.tanh(xn + reset * hn)
+        return candidate + update * (h - candidate), None
+    gates = projected + recurrent
+    if mode == "LSTM":
+        i, f, g, o = gates.chunk(4, -1)
+        c = gf.sigmoid(f) * c + gf.sigmoid(i) * gf.tanh(g)
+        return gf.sigmoid(o) * gf.tanh(c), c
+    return (gf.tanh(gates) if mode == "RNN_TANH" else gf.relu(gates)), None
+
+
+class _RNNBase(Module):
+    mode = "RNN_TANH"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, proj_size: int = 0, *, device=None, dtype=None):
+        super().__init__()
+        name = type(self).__name__
+        if num_layers < 1 or hidden_size < 1:
+            raise ConfigError(f"{name}: num_layers and hidden_size must be positive")
+        if not 0.0 <= dropout <= 1.0:
+            raise ConfigError(f"{name}: dropout must lie in [0, 1], got {dropout}")
+        if proj_size:
+            raise ConfigError(f"{name}: proj_size is not supported")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional = bidirectional
+        directions = 2 if bidirectional else 1
+        gate_size = _GATES[self.mode] * hidden_size
+        dtype = dtype or gf.float32
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size * directions
+            for direction in range(directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                shapes = [("weight_ih", (gate_size, layer_input)),
+                          ("weight_hh", (gate_size, hidden_size))]
+                if bias:
+                    shapes += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
+                for kind, shape in shapes:
+                    self.register_parameter(kind + suffix, Parameter(
+                        gf.zeros(*shape, dtype=dtype, device=device)))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Every weight uniform in +-1/sqrt(hidden_size), as PyTorch."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for param in self.parameters():
+            init.uniform_(param, -bound, bound)
+
+    def _weights(self, layer: int, direction: int):
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        get = self._parameters.get
+        return (get("weight_ih" + suffix), get("weight_hh" + suffix), get("bias_ih" + suffix),
+                get("bias_hh" + suffix))
+
+    def _initial_state(self, x: Tensor, hx, batch: int):
+        directions = 2 if self.bidirectional else 1
+        shape = (self.num_layers * directions, batch, self.hidden_size)
+        zeros = gf.zeros(*shape, dtype=x.dtype, device=x.backend)
+        if self.mode != "LSTM":
+            return (zeros if hx is None else hx), None
+        return (zeros, zeros) if hx is None else hx
+
+    def forward(self, input: Tensor, hx=None):
+        directions = 2 if self.bidirectional else 1
+        unbatched = input.ndim == 2
+        if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
+            raise self.input_shape_error(
+                f"(L, N, {self.input_size}), (N, L, {self.input_size}) with batch_first, or "
+                f"(L, {self.input_size})", input.shape)
+        x = input.unsqueeze(1) if unbatched else (
+            input.transpose(0, 1) if self.batch_first else input)
+        if unbatched and hx is not None:
+            hx = tuple(h.unsqueeze(1) for h in hx) if isinstance(hx, tuple) else hx.unsqueeze(1)
+        h0, c0 = self._initial_state(x, hx, x.shape[1])
+        expected = (self.num_layers * directions, x.shape[1], self.hidden_size)
+        for state in (h0, c0):
+            if state is not None and state.shape != expected:
+                raise self.input_shape_error(f"a hidden state {expected}", state.shape)
+        last_h, last_c = [], []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(directions):
+                k = layer * directions + direction
+                weight_ih, weight_hh, bias_ih, bias_hh = self._weights(layer, direction)
+                projected = F.linear(x, weight_ih, bias_ih)  # all time steps at once
+                h, c = h0[k], (None if c0 is None else c0[k])
+                steps = range(x.shape[0] - 1, -1, -1) if direction else range(x.shape[0])
+                sequence = []
+                for t in steps:
+                    h, c = _step(self.mode, projected[t], h, c, weight_hh, bias_hh)
+                    sequence.append(h)
+                if direction:
+                    sequence.reverse()
+                outputs.append(gf.stack(sequence, 0))
+                last_h.append(h)
+                last_c.append(c)
+            x = outputs[0] if directions == 1 else gf.cat(outputs, -1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, True)
+        h_n = gf.stack(last_h, 0)
+        state = (h_n, gf.stack(last_c, 0)) if self.mode == "LSTM" else h_n
+        if unbatched:
+            out = x.squeeze(1)
+            state = tuple(s.squeeze(1) for s in state) if isinstance(state, tuple) \
+                else state.squeeze(1)
+        else:
+            out = x.transpose(0, 1) if self.batch_first else x
+        return out, state
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            text += f", num_layers={self.num_layers}"
+        if self.bias is not True:
+            text += f", bias={self.bias}"
+        if self.batch_first:
+            text += ", batch_first=True"
+        if self.dropout:
+            text += f", dropout={self.dropout}"
+        if self.bidirectional:
+            text += ", bidirectional=True"
+        return text
+
+
+class RNN(_RNNBase):
+    """Elman RNN, h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), as torch.nn.RNN.
+
+    Args:
+        input_size, hidden_size: feature sizes.
+        num_layers: stacked layers.
+        nonlinearity: "tanh" or "relu".
+        bias: whether to add b_ih and b_hh.
+        batch_first: inputs and outputs are (N, L, H) instead of (L, N, H).
+        dropout: dropout on each layer's output but the last, in training.
+        bidirectional: also run the sequence backwards and concatenate.
+
+    Returns (forward):
+        output (L, N, D * hidden_size) and h_n (D * num_layers, N, hidden_size).
+
+    Example:
+        >>> out, h = nn.RNN(4, 8, num_layers=2)(gf.randn(5, 3, 4))
+        >>> out.shape, h.shape
+        ((5, 3, 8), (2, 3, 8))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, *, device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ConfigError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device=device, dtype=dtype)
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        return text if self.nonlinearity == "tanh" else text + ", nonlinearity='relu'"
+
+
+class LSTM(_RNNBase):
+    """Long short-term memory, as torch.nn.LSTM (gates i, f, g, o stacked in that order).
+
+    Args: as RNN (no nonlinearity). forward(input, (h_0, c_0)) returns
+    output and (h_n, c_n).
+
+    Example:
+        >>> out, (h, c) = nn.LSTM(4, 8, batch_first=True)(gf.randn(3, 5, 4))
+        >>> out.shape, c.shape
+        ((3, 5, 8), (1, 3, 8))
+    """
+
+    mode = "LSTM"
+
+
+class GRU(_RNNBase):
+    """Gated recurrent unit, as torch.nn.GRU (gates r, z, n stacked in that order).
+
+    Example:
+        >>> out, h = nn.GRU(4, 8, bidirectional=True)(gf.randn(5, 3, 4))
+        >>> out.shape, h.shape
+        ((5, 3, 16), (2, 3, 8))
+    """
+
+    mode = "GRU"
+
+
+class _CellBase(Module):
+    mode = "RNN_TANH"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, *, device=None,
+                 dtype=None):
+        super().__init__()
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        gate_size = _GATES[self.mode] * hidden_size
+        dtype = dtype or gf.float32
+        self.weight_ih = Parameter(gf.zeros(gate_size, input_size, dtype=dtype, device=device))
+        self.weight_hh = Parameter(gf.zeros(gate_size, hidden_size, dtype=dtype, device=device))
+        if bias:
+            self.bias_ih = Parameter(gf.zeros(gate_size, dtype=dtype, device=device))
+            self.bias_hh = Parameter(gf.zeros(gate_size, dtype=dtype, device=device))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        _RNNBase.reset_parameters(self)
+
+    def forward(self, input: Tensor, hx=None):
+        if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
+            raise self.input_shape_error(f"(N, {self.input_size}) or ({self.input_size},)",
+                                         input.shape)
+        unbatched = input.ndim == 1
+        x = input.unsqueeze(0) if unbatched else input
+        if hx is None:
+            zeros = gf.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.backend)
+            hx = (zeros, zeros) if self.mode == "LSTM" else zeros
+        elif unbatched:
+            hx = tuple(h.unsqueeze(0) for h in hx) if isinstance(hx, tuple) else hx.unsqueeze(0)
+        h, c = (hx if self.mode == "LSTM" else (hx, None))
+        h, c = _step(self.mode, F.linear(x, self.weight_ih, self.bias_ih), h, c,
+                     self.weight_hh, self.bias_hh)
+        out = (h, c) if self.mode == "LSTM" else h
+        if unbatched:
+            out = tuple(o.squeeze(0) for o in out) if isinstance(out, tuple) else out.squeeze(0)
+        return out
+
+    def extra_repr(self) -> str:
+        text = f"{self.input_size}, {self.hidden_size}"
+        return text if self.bias else text + ", bias=False"
+
+
+class RNNCell(_CellBase):
+    """One step of RNN: h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh).
+
+    Example:
+        >>> nn.RNNCell(4, 8)(gf.randn(3, 4)).shape
+        (3, 8)
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", *, device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ConfigError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', "
+                              f"got {nonlinearity!r}")
+        self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        return text if self.nonlinearity == "tanh" else text + ", nonlinearity='relu'"
+
+
+class LSTMCell(_CellBase):
+    """One step of LSTM: returns (h', c'). Example: `h, c = nn.LSTMCell(4, 8)(x, (h, c))`."""
+
+    mode = "LSTM"
+
+
+class GRUCell(_CellBase):
+    """One step of GRU. Example: `h = nn.GRUCell(4, 8)(x, h)`."""
+
+    mode = "GRU"

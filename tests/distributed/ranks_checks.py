@@ -16,6 +16,7 @@ import numpy as np
 import gradflow as gf
 import gradflow.distributed as dist
 from gradflow import models, nn, optim
+from gradflow.checkpoint import load_checkpoint, save_checkpoint
 from gradflow.nn.parallel import DistributedDataParallel as DDP
 from gradflow.nn.utils import clip_grad_norm_
 
@@ -179,12 +180,12 @@ def check_resume() -> None:
     path = folder / "ckpt.safetensors"
     if dist.is_main_process():
         folder.mkdir(exist_ok=True)
-        gf.save(path, ddp.module, opt)
+        save_checkpoint(path, ddp.module, opt)
     dist.barrier()
     train(ddp, x, y, 3, ddp=True, opt=opt, first=3)
     resumed = DDP(make(False, seed=rank_seed()))
     opt2 = optim.SGD(resumed.parameters(), lr=0.1, momentum=0.9)
-    gf.load(path, resumed.module, opt2)
+    load_checkpoint(path, resumed.module, opt2)
     train(resumed, x, y, 3, ddp=True, opt=opt2, first=3)
     assert digest(resumed.module) == digest(ddp.module), "the resumed run diverged"
     state = ddp.state_dict()

@@ -6,6 +6,7 @@ import numpy as np
 import gradflow as gf
 import gradflow.distributed as dist
 from gradflow import models, nn
+from gradflow.distributed.process_group import group
 from gradflow.nn.parallel import DistributedDataParallel
 
 dist.init_process_group(backend="nccl")
@@ -20,7 +21,7 @@ assert b.tolist() == [size - 1.0] * 3
 parts = [gf.zeros(2, device=device) for _ in range(size)]
 dist.all_gather(parts, gf.ones(2, device=device) * rank)
 assert [p.tolist() for p in parts] == [[float(r)] * 2 for r in range(size)]
-assert dist.group().nccl(dist.get_local_rank()) is not None, "NCCL was not used"
+assert group().nccl(dist.get_local_rank()) is not None, "NCCL was not used"
 
 gf.manual_seed(0)
 model = models.cnn(image_size=8, widths=(4, 8), hidden=16).double()

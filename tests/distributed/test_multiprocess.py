@@ -63,3 +63,25 @@ def test_mpiexec_command_for_one_machine():
     assert command[1:3] == ["-n", "3"]
     assert command[-5:] == [sys.executable, "-m", "mpi4py", "train.py", "--epochs", "1"][-5:]
     assert ("--allow-run-as-root" in command) == (os.geteuid() == 0)
+
+
+@pytest.mark.slow
+def test_distributed_example_matches_one_process_with_one_progress_bar():
+    example = str(ROOT / "examples" / "distributed_fashion_mnist.py")
+    args = ["--epochs", "1", "--limit", "1024", "--out", "/tmp/gradflow-test-distributed"]
+    result, _ = launch(example, *args, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    if "no Fashion-MNIST" in output:
+        pytest.skip("Fashion-MNIST is not installed (dataset-fashion-mnist)")
+    single = subprocess.run([sys.executable, example, *args], capture_output=True, text=True,
+                            timeout=300, check=False, cwd=ROOT)
+    assert single.returncode == 0, single.stdout + single.stderr
+
+    def accuracy(text: str) -> float:
+        return float(text.split("test accuracy ")[-1].split()[0])
+
+    assert abs(accuracy(output) - accuracy(single.stdout)) <= 0.005, (output, single.stdout)
+    assert output.count("2 process(es): test accuracy") == 1
+    assert output.count("epoch 1/1: train loss") == 1          # one rank reports
+    assert output.count("epoch 1/1:   0%") == 1, output          # one progress bar

@@ -65,7 +65,7 @@ def _host_buffer(array, backend, writable_original: bool):
     if writable_original and isinstance(array, np.ndarray) and array.flags.c_contiguous \
             and array.flags.writeable:
         return array, True
-    return np.ascontiguousarray(backend.to_host(array)), False
+    return np.asarray(backend.to_host(array), order="C"), False  # NOTE: keeps 0-d shapes
 
 
 def _cuda_index(backend):
@@ -176,7 +176,7 @@ def all_gather(tensor_list: list, tensor: Tensor) -> None:
     if nccl is not None:
         gathered = nccl.all_gather(tensor.data, g.size)
     else:
-        host = np.ascontiguousarray(backend.to_host(tensor.data))
+        host = np.asarray(backend.to_host(tensor.data), order="C")
         out = np.empty((g.size, *host.shape), dtype=host.dtype)
         g.comm.Allgather(host, out)
         gathered = backend.from_host(out)

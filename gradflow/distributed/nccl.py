@@ -55,7 +55,7 @@ class NcclCommunicator:
         code = {ReduceOp.SUM: nccl.NCCL_SUM, ReduceOp.AVG: nccl.NCCL_SUM,
                 ReduceOp.PRODUCT: nccl.NCCL_PROD, ReduceOp.MAX: nccl.NCCL_MAX,
                 ReduceOp.MIN: nccl.NCCL_MIN}[op]
-        array = self._cupy.ascontiguousarray(array)
+        array = self._cupy.asarray(array, order="C")
         pointer = array.data.ptr
         started = self._launch(lambda stream: self.comm.allReduce(
             pointer, pointer, array.size, self._dtype(array), code, stream))
@@ -75,7 +75,7 @@ class NcclCommunicator:
 
     def all_gather(self, array, world_size: int):
         with self.device:
-            array = self._cupy.ascontiguousarray(array)
+            array = self._cupy.asarray(array, order="C")
             out = self._cupy.empty((world_size, *array.shape), dtype=array.dtype)
         self._launch(lambda stream: self.comm.allGather(
             array.data.ptr, out.data.ptr, array.size, self._dtype(array), stream)).wait()

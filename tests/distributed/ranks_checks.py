@@ -126,6 +126,20 @@ def check_equivalence(batch_norm: bool) -> None:
                  f"buckets={len(ddp._buckets)}")
 
 
+def check_strict_device() -> None:
+    """DDP on array-api-strict tensors (gradients staged through the host)."""
+    x, y = data(3)
+    x, y = x.to("strict:device1"), y.to("strict:device1")
+    reference = make(True).to("strict:device1")
+    train(reference, x, y, 3, ddp=False)
+    model = nn.SyncBatchNorm.convert_sync_batchnorm(make(True, seed=rank_seed()))
+    ddp = DDP(model.to("strict:device1"), bucket_cap_mb=0.002)
+    train(ddp, x, y, 3, ddp=True)
+    diff = rel_diff(ddp.module, reference)
+    assert diff <= 1e-12, f"strict: relative difference {diff:.3g}"
+    report("strict_device", f"SyncBatchNorm CNN on strict:device1, 3 steps, rel_diff={diff:.2e}")
+
+
 def rank_seed() -> int:
     """Rank 0 starts from the reference's weights, the others elsewhere (DDP broadcasts)."""
     return 0 if dist.get_rank() == 0 else 100 + dist.get_rank()
@@ -223,7 +237,7 @@ def main() -> int:
     dist.init_process_group()
     assert dist.get_world_size() == 2, "run me on 2 ranks"
     checks = [check_collectives, lambda: check_equivalence(False),
-              lambda: check_equivalence(True), check_overlap, check_no_sync, check_resume,
+              lambda: check_equivalence(True), check_strict_device, check_overlap, check_no_sync, check_resume,
               check_unused]
     for check in checks:
         check()

@@ -21,7 +21,8 @@ from gradflow.distributed.launch import find_mpiexec, mpiexec_command
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-CHECKS = ("collectives", "equivalence_cnn", "equivalence_syncbn", "overlap", "no_sync",
+CHECKS = ("collectives", "equivalence_cnn", "equivalence_syncbn", "strict_device", "overlap",
+          "no_sync",
           "resume", "unused_parameters")
 
 

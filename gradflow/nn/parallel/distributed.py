@@ -21,6 +21,7 @@ class _Bucket:
         self.params = params
         self.backend = params[0].backend
         self.waiting = len(params)
+        self.nbytes = sum(p.numel() * p.dtype.itemsize for p in params)
         self.work = None
         self.flat = None
 
@@ -148,7 +149,7 @@ class DistributedDataParallel(Module):
         total = 0
         for bucket in self._buckets:
             flat = bucket.work.wait()
-            total += bucket.flat.size * bucket.flat.dtype.itemsize
+            total += bucket.nbytes
             offset = 0
             for p in bucket.params:
                 size = p.numel()

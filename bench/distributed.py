@@ -1,5 +1,5 @@
-"""Data-parallel throughput on this machine: 1 process with 2 BLAS threads against 2 processes
-(`gradflow run -n 2`) with 1 BLAS thread each, Fashion-MNIST MLP and CNN.
+"""Data-parallel throughput on this machine: 1 process with 2 BLAS threads (and with 1) against
+2 processes (`gradflow run -n 2`) with 1 BLAS thread each, Fashion-MNIST MLP and CNN.
 
 Each contender is a fresh launch of this script in --worker mode that trains a slice of an
 epoch (--samples images, global batch 128) and reports samples/s, bytes all-reduced per
@@ -10,7 +10,7 @@ are interleaved, round by round in rotating order, and the table gives medians a
 2-process/1-process ratio of each round; absolute numbers drift on a shared machine.
 
 Run:
-    python bench/distributed.py --rounds 3     # writes bench/results/distributed.json
+    python bench/distributed.py --rounds 3      # writes bench/results/distributed.json
 """
 
 from __future__ import annotations
@@ -72,13 +72,37 @@ def worker(args) -> None:
             "comm_wait_share": waited / seconds}), flush=True)
 
 
-def launch(model: str, nproc: int, args) -> dict:
-    threads = str(2 // nproc)
+def allreduce_worker() -> None:
+    """Median time of one all-reduce right after a barrier (both ranks ready): the transfer
+    itself, without waiting for a late rank."""
+    import numpy as np
+
+    import gradflow as gf
+    import gradflow.distributed as dist
+
+    dist.init_process_group()
+    times = {}
+    for nbytes in (8, 421_642 * 4, 535_818 * 4):
+        t = gf.ones(nbytes // 4)
+        samples = []
+        for _ in range(30):
+            dist.barrier()
+            started = time.perf_counter()
+            dist.all_reduce(t, dist.ReduceOp.AVG)
+            samples.append(time.perf_counter() - started)
+        times[nbytes] = float(np.median(samples))
+    if dist.get_rank() == 0:
+        print("RESULT " + json.dumps(times), flush=True)
+
+
+def launch(model: str, nproc: int, threads: int, args) -> dict:
+    threads = str(threads)
     env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads,
            "MKL_NUM_THREADS": threads,
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    samples = args.samples or {"mlp": 6400, "cnn": 1280}.get(model, 0)
     program = [str(Path(__file__).resolve()), "--worker", "--model", model, "--samples",
-               str(args.samples)] + (["--data-dir", args.data_dir] if args.data_dir else [])
+               str(samples)] + (["--data-dir", args.data_dir] if args.data_dir else [])
     command = ([sys.executable, "-m", "gradflow", "run", "-n", str(nproc)] if nproc > 1
                else [sys.executable]) + program
     out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800,
@@ -131,7 +155,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", action="store_true")
     parser.add_argument("--model", default="mlp")
-    parser.add_argument("--samples", type=int, default=6400, help="images timed per run")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="images timed per run (default: 6400 MLP, 1280 CNN)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--models", default="mlp,cnn")
     parser.add_argument("--data-dir", default=None)
@@ -140,7 +165,7 @@ def main() -> None:
                         help="print the alpha-beta extrapolation only")
     args = parser.parse_args()
     if args.worker:
-        return worker(args)
+        return allreduce_worker() if args.model == "allreduce" else worker(args)
     if args.extrapolate:
         print("| fabric | model | all-reduce (25 MB buckets) | efficiency, no overlap | "
               "overlapped, 25 MB buckets | best bucket | exposed comm | efficiency, best |")
@@ -151,7 +176,9 @@ def main() -> None:
                   f"{100 * r['efficiency_25mb_overlap']:.1f}% | {r['best_bucket_mb']:.2f} MB | "
                   f"{r['exposed_ms']:.3f} ms | {100 * r['efficiency_overlap']:.1f}% |")
         return None
-    contenders = [(m, n) for m in args.models.split(",") for n in (1, 2)]
+    # (model, processes, BLAS threads each): 1 x 2 is what one process gets by default, 1 x 1
+    # the per-process baseline of 2 x 1 (its ratio to 1 x 1 over 2 is the scaling efficiency)
+    contenders = [(m, n, t) for m in args.models.split(",") for n, t in ((1, 2), (1, 1), (2, 1))]
     runs = {c: [] for c in contenders}
     for r in range(args.rounds):
         order = contenders[r % len(contenders):] + contenders[:r % len(contenders)]
@@ -160,29 +187,33 @@ def main() -> None:
             time.sleep(0.3)
     load = os.getloadavg()
     rows = []
+    allreduce = launch("allreduce", 2, 1, args)
+    print("all-reduce of 2 ranks after a barrier (median of 30): " + ", ".join(
+        f"{int(n)} B: {1e3 * s:.3f} ms" for n, s in allreduce.items()))
     print(f"busy machine (load average {load[0]:.1f} on {os.cpu_count()} cores, other agents "
-          f"running); {args.rounds} interleaved rounds, {args.samples} images each, batch {BATCH}")
+          f"running); {args.rounds} interleaved rounds, batch {BATCH}")
     print("| model | processes x BLAS threads | samples/s (median) | step ms | bytes all-reduced "
-          "/ step | comm wait share | 2-proc / 1-proc (per round) |")
+          "/ step | comm wait share | this / (1 x 1), per round |")
     print("|---|---|---|---|---|---|---|")
     for model in args.models.split(","):
-        ratios = [b["samples_per_s"] / a["samples_per_s"]
-                  for a, b in zip(runs[(model, 1)], runs[(model, 2)])]
-        for n in (1, 2):
-            results = runs[(model, n)]
-            row = {"model": model, "processes": n, "blas_threads": 2 // n,
+        for _, n, t in [c for c in contenders if c[0] == model]:
+            results = runs[(model, n, t)]
+            ratios = [r["samples_per_s"] / base["samples_per_s"]
+                      for r, base in zip(results, runs[(model, 1, 1)])]
+            row = {"model": model, "processes": n, "blas_threads": t,
                    "samples_per_s": statistics.median(r["samples_per_s"] for r in results),
                    "step_ms": statistics.median(r["step_ms"] for r in results),
                    "bytes_per_step": results[0]["bytes_per_step"],
                    "comm_wait_share": statistics.median(r["comm_wait_share"] for r in results),
-                   "runs": results, "ratios": ratios if n == 2 else None}
+                   "runs": results, "ratios_to_1x1": ratios}
             rows.append(row)
-            print(f"| {model} | {n} x {2 // n} | {row['samples_per_s']:.0f} | "
+            print(f"| {model} | {n} x {t} | {row['samples_per_s']:.0f} | "
                   f"{row['step_ms']:.1f} | {row['bytes_per_step'] / 1e6:.2f} MB | "
                   f"{100 * row['comm_wait_share']:.1f}% | "
-                  + (", ".join(f"{x:.2f}" for x in ratios) if n == 2 else "") + " |")
+                  + ", ".join(f"{x:.2f}" for x in ratios) + " |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"load_average": load, "rows": rows}, indent=1))
+    Path(args.out).write_text(json.dumps({"load_average": load, "rows": rows,
+                                          "allreduce_seconds": allreduce}, indent=1))
 
 
 if __name__ == "__main__":

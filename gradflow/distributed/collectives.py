@@ -72,11 +72,13 @@ def _cuda_index(backend):
     return backend.device.id if backend.name.startswith("cuda") else None
 
 
-def reduce_array(array, backend, op: ReduceOp = ReduceOp.SUM, in_place: bool = True) -> Work:
+def reduce_array(array, backend, op: ReduceOp = ReduceOp.SUM, in_place: bool = True,
+                 async_op: bool = True) -> Work:
     """Start an all-reduce of one backend array; `wait()` returns the reduced array.
 
     With in_place, a CPU array (and a CUDA one under NCCL) is reduced in its own memory
-    and returned; otherwise the result is a new array of the same backend.
+    and returned; otherwise the result is a new array of the same backend. With async_op
+    a host reduction runs on the process group's worker thread, else here and now.
     """
     g = group()
     if op is ReduceOp.AVG and not backend.xp.isdtype(array.dtype, "real floating"):
@@ -89,15 +91,24 @@ def reduce_array(array, backend, op: ReduceOp = ReduceOp.SUM, in_place: bool = T
     host, same = _host_buffer(array, backend, in_place)
     if not same and host is array:  # NOTE: to_host may return the array itself
         host = host.copy()
-    request = g.comm.Iallreduce(_mpi().IN_PLACE, host, op=_mpi_op(op))
+    mpi_op = _mpi_op(op)
+
+    def reduce(comm):
+        comm.Allreduce(_mpi().IN_PLACE, host, op=mpi_op)
+
+    if async_op:
+        future = g.submit(reduce)
+    else:
+        reduce(g.comm)
 
     def finish():
-        request.Wait()
+        if async_op:
+            future.result()
         if op is ReduceOp.AVG:
             np.divide(host, g.size, out=host)
         return host if same else backend.from_host(host)
 
-    return Work(finish, request.Test)
+    return Work(finish, future.done if async_op else lambda: True)
 
 
 def _write(tensor: Tensor, array) -> None:
@@ -126,7 +137,7 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, async_op: bool = Fal
         >>> t.item()
         1.0
     """
-    work = reduce_array(tensor.data, tensor.backend, op)
+    work = reduce_array(tensor.data, tensor.backend, op, async_op=async_op)
 
     def finish():
         result = work.wait()

@@ -230,7 +230,16 @@ def check_unused() -> None:
     for _ in range(2):
         ddp(gf.randn(3, 4) * (dist.get_rank() + 1)).sum().backward()
     assert ddp.module.unused.weight.grad.tolist() == [[0.0] * 4] * 2
-    report("unused_parameters", "error without find_unused_parameters, zeros with it")
+    loss = ddp(gf.randn(3, 4)).sum()
+    loss.backward(retain_graph=True)
+    try:
+        loss.backward()
+    except gf.errors.DistributedError as exc:
+        assert "backward twice" in str(exc), exc
+    else:
+        raise AssertionError("a second backward after one forward went unnoticed")
+    report("unused_parameters", "error without find_unused_parameters, zeros with it; "
+                                "a second backward after one forward raises")
 
 
 def main() -> int:

@@ -85,4 +85,4 @@ def test_distributed_example_matches_one_process_with_one_progress_bar():
     assert abs(accuracy(output) - accuracy(single.stdout)) <= 0.005, (output, single.stdout)
     assert output.count("2 process(es): test accuracy") == 1
     assert output.count("epoch 1/1: train loss") == 1          # one rank reports
-    assert output.count("epoch 1/1:   0%") == 1, output          # one progress bar
+    assert output.count("epoch 1/1:   0%|          | 0/") == 1, output   # one progress bar

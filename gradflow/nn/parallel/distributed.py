@@ -78,7 +78,7 @@ class DistributedDataParallel(Module):
         ref = weakref.ref(self)
         self._hook_handles = [p.register_post_accumulate_grad_hook(
             lambda p, ref=ref: ref() is not None and ref()._grad_ready(p)) for p in params]
-        self._sync = False
+        self._state = "idle"  # "armed" by a synchronised forward, "reduced" after its backward
         self._ready = set()
         self._next = 0
         self.comm_wait_seconds = 0.0
@@ -90,9 +90,10 @@ class DistributedDataParallel(Module):
             with no_grad():
                 for buffer in self.module.buffers():
                     collectives.broadcast(buffer, src=0)
-        self._sync = self.require_backward_grad_sync and is_grad_enabled()
+        sync = self.require_backward_grad_sync and is_grad_enabled()
+        self._state = "armed" if sync else "idle"
         output = self.module(*args, **kwargs)
-        if self._sync and self.find_unused_parameters:
+        if sync and self.find_unused_parameters:
             for param in _unused_parameters(output, self._bucket_of):
                 self._grad_ready(param)
         return output
@@ -117,19 +118,17 @@ class DistributedDataParallel(Module):
     # -- the reducer ------------------------------------------------------------
 
     def _grad_ready(self, param) -> None:
-        if not self._sync:
+        if self._state == "idle":
             return
-        if id(param) in self._ready:
+        if self._state == "reduced" or id(param) in self._ready:
             raise DistributedError(
                 f"DistributedDataParallel: parameter {self._names[id(param)]!r} got a second "
-                "gradient in one synchronised step (backward twice after one forward, or a "
-                "parameter used by two wrappers); run forward again before each backward")
+                "gradient after one synchronised forward (backward twice, or a parameter "
+                "shared by two wrappers), which would leave the ranks apart; run forward "
+                "again before each backward, or accumulate inside no_sync()")
         self._ready.add(id(param))
         bucket = self._bucket_of[id(param)]
         bucket.waiting -= 1
-        for launched in self._buckets[:self._next]:
-            if launched.work is not None:
-                launched.work.is_completed()  # NOTE: lets MPI progress the transfers
         while self._next < len(self._buckets) and self._buckets[self._next].waiting == 0:
             self._launch(self._buckets[self._next])
             self._next += 1
@@ -166,7 +165,7 @@ class DistributedDataParallel(Module):
         self.bytes_per_step = total
         self._ready.clear()
         self._next = 0
-        self._sync = False
+        self._state = "reduced"
 
     def _check_previous_reduction(self) -> None:
         if not self._ready:

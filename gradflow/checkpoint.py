@@ -367,8 +367,11 @@ def load_checkpoint(path: str | os.PathLike, model=None, optimizer=None, schedul
         >>> extra = load_checkpoint("ckpt.safetensors", model, optimizer, scheduler)
     """
 
-    source = os.fspath(path)
-    obj = load(path, map_location="cpu")
+    arrays, metadata, source = _read(path)
+    if metadata.get("format") == FORMAT_NAME and TREE not in metadata and "extra" in metadata:
+        obj = _legacy_checkpoint(arrays, metadata, source)
+    else:
+        obj = _decode_file(arrays, metadata, source, "cpu")
 
     def malformed(field: str, problem: str) -> CheckpointError:
         return CheckpointError(f"{source}: malformed checkpoint field {field}: {problem}")
@@ -431,6 +434,45 @@ def load_checkpoint(path: str | os.PathLike, model=None, optimizer=None, schedul
                                   f"({type(exc).__name__}: {exc}); nothing was changed") from exc
         raise
     return obj.get("extra", {})
+
+
+def _legacy_checkpoint(arrays: dict, metadata: dict, source: str) -> dict:
+    """A file of the first gf.save(path, model, optimizer, ...): tensors under "model/..." and
+    "optimizer/<index>/<key>", the rest as JSON metadata entries; as save_checkpoint's dict."""
+    if _DIGEST in metadata and metadata[_DIGEST] != _digest(arrays, metadata):
+        raise CheckpointError(f"{source}: the checkpoint is damaged: its tensors or metadata do "
+                              "not match the SHA-256 digest saved with it; load an intact copy")
+    try:
+        parts = {key: json.loads(metadata[key]) for key in ("optimizer", "scheduler",
+                                                            "generator", "extra")
+                 if key in metadata}
+    except ValueError as exc:
+        raise CheckpointError(f"{source}: damaged metadata ({exc})") from None
+    obj = {"model": {}, "extra": parts.get("extra", {})}
+    for name, array in arrays.items():
+        if name.startswith("model/"):
+            obj["model"][name[len("model/"):]] = _tensor(array, "cpu", False, source, name)
+    if "optimizer" in parts:
+        saved = parts["optimizer"]
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"{source}: malformed checkpoint field 'optimizer': "
+                                  f"expected an object, got {type(saved).__name__}")
+        state: dict = {}
+        for name, array in arrays.items():
+            if name.startswith("optimizer/"):
+                index, key = name[len("optimizer/"):].split("/", 1)
+                if index.isdigit():
+                    state.setdefault(int(index), {})[key] = _tensor(array, "cpu", False,
+                                                                    source, name)
+        scalars = saved.get("scalars", {})
+        for index, entries in scalars.items() if isinstance(scalars, dict) else ():
+            if str(index).isdigit() and isinstance(entries, dict):
+                state.setdefault(int(index), {}).update(entries)
+        obj["optimizer"] = {"state": state, "param_groups": saved.get("param_groups")}
+    for key in ("scheduler", "generator"):
+        if key in parts:
+            obj[key] = parts[key]
+    return obj
 
 
 def _snapshot(target):

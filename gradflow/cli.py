@@ -9,8 +9,8 @@ import math
 import sys
 from pathlib import Path
 
-DATASETS = ("digits", "fashion-mnist", "mnist")
-DEFAULT_EPOCHS = {"digits": 30, "fashion-mnist": 15, "mnist": 10}
+DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10")
+DEFAULT_EPOCHS = {"digits": 30, "fashion-mnist": 15, "mnist": 10, "cifar10": 20}
 
 
 def _positive_int(text: str) -> int:
@@ -90,14 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _datasets(args):
-    from gradflow.data import MNIST, Digits, FashionMNIST
+    """(train set, test set, image size, channels) for --dataset."""
+    from gradflow.data import CIFAR10, MNIST, Digits, FashionMNIST
 
     if args.dataset == "digits":
-        return Digits(train=True, device=args.device), Digits(train=False, device=args.device), 8
-    cls = FashionMNIST if args.dataset == "fashion-mnist" else MNIST
+        return (Digits(train=True, device=args.device), Digits(train=False, device=args.device),
+                8, 1)
+    cls = {"fashion-mnist": FashionMNIST, "mnist": MNIST, "cifar10": CIFAR10}[args.dataset]
     train = cls(root=args.data_dir, train=True, download=args.download, device=args.device)
     test = cls(root=args.data_dir, train=False, download=args.download, device=args.device)
-    return train, test, 28
+    return (train, test, 32, 3) if args.dataset == "cifar10" else (train, test, 28, 1)
 
 
 def cmd_train(args) -> int:
@@ -119,9 +121,9 @@ def cmd_train(args) -> int:
     say = print if is_main_process() else _quiet
     say(f"gradflow: training on device {args.device}" + (f", {world} ranks" if world > 1 else ""))
     gf.manual_seed(args.seed)
-    train_set, test_set, size = _datasets(args)
-    model = (models.cnn(image_size=size) if args.model == "cnn"
-             else models.mlp(size * size, (512, 256) if size == 28 else (128,)))
+    train_set, test_set, size, channels = _datasets(args)
+    model = (models.cnn(in_channels=channels, image_size=size) if args.model == "cnn"
+             else models.mlp(channels * size * size, (128,) if size == 8 else (512, 256)))
     model.to(args.device)
     plain_model = model
     if world > 1:

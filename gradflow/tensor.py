@@ -12,6 +12,17 @@ from gradflow.tensor_methods import bind as _bind_methods
 _new = object.__new__
 
 
+class Version:
+    """The version counter of one block of memory, shared by every Tensor that aliases it
+    (views, detach(), views made under no_grad). An in-place change bumps it; a node that
+    saved a value records (counter, value) and refuses to backward once they differ."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: int = 0):
+        self.value = value
+
+
 class Tensor(TensorMethods):
     """An n-dimensional array on one device that can record how it was made.
 
@@ -25,7 +36,7 @@ class Tensor(TensorMethods):
         creator: the Function node that produced it (None for leaves).
     """
 
-    __slots__ = ("data", "backend", "grad", "requires_grad", "creator", "_version", "_hooks",
+    __slots__ = ("data", "backend", "grad", "requires_grad", "creator", "_counter", "_hooks",
                  "__weakref__")
     __array_priority__ = 1000  # NumPy scalars defer to Tensor's operators
 
@@ -36,20 +47,48 @@ class Tensor(TensorMethods):
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self.creator = None
-        self._version = 0
+        self._counter = None
         self._hooks = None
 
     @staticmethod
-    def _wrap(data, backend, requires_grad: bool = False) -> "Tensor":
-        t = _new(Tensor)
+    def _wrap(data, backend, requires_grad: bool = False, creator=None,
+              counter: Version | None = None, cls: type | None = None) -> "Tensor":
+        """The one constructor inside gradflow: a Tensor around a backend array.
+
+        Args:
+            creator: the Function node that produced it (None for a leaf or a constant).
+            counter: the version counter of the memory it aliases (None: its own, made
+                when first needed).
+            cls: a subclass to construct (Parameter), Tensor by default.
+        """
+        t = _new(Tensor if cls is None else cls)
         t.data = data
         t.backend = backend
         t.grad = None
         t.requires_grad = requires_grad
-        t.creator = None
-        t._version = 0
+        t.creator = creator
+        t._counter = counter
         t._hooks = None
         return t
+
+    def _memory_version(self) -> Version:
+        """The version counter of this tensor's memory, created on first need."""
+        counter = self._counter
+        if counter is None:
+            # NOTE: Version() written out: this runs for every saved tensor.
+            counter = self._counter = _new(Version)
+            counter.value = 0
+        return counter
+
+    @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's memory has seen (through any alias)."""
+        counter = self._counter
+        return 0 if counter is None else counter.value
+
+    @_version.setter
+    def _version(self, value: int) -> None:
+        self._memory_version().value = value
 
     # -- metadata -------------------------------------------------------------
 
@@ -204,21 +243,16 @@ class Tensor(TensorMethods):
     # -- autograd -------------------------------------------------------------
 
     def detach(self) -> "Tensor":
-        """The same values (shared memory), cut from the graph."""
-        return Tensor._wrap(self.data, self.backend)
+        """The same values (shared memory and version counter), cut from the graph."""
+        return Tensor._wrap(self.data, self.backend, False, None, self._memory_version())
 
     def __deepcopy__(self, memo) -> "Tensor":
         """copy.deepcopy: a leaf with copied values (and gradient) on the same device."""
         if self.creator is not None:
             raise GraphError("deepcopy: only leaf tensors can be copied; use .detach() first")
-        out = _new(type(self))
-        out.data = self.backend.xp.asarray(self.data, copy=True)
-        out.backend = self.backend
+        out = Tensor._wrap(self.backend.xp.asarray(self.data, copy=True), self.backend,
+                           self.requires_grad, cls=type(self))
         out.grad = None if self.grad is None else self.grad.__deepcopy__(memo)
-        out.requires_grad = self.requires_grad
-        out.creator = None
-        out._version = 0
-        out._hooks = None
         memo[id(self)] = out
         return out
 
@@ -318,9 +352,6 @@ class Tensor(TensorMethods):
 
         self.register_hook(keep)
 
-    def _bump_version(self) -> None:
-        self._version += 1
-
     # -- in-place -------------------------------------------------------------
 
     def _inplace(self, compute, op: str) -> "Tensor":
@@ -338,9 +369,7 @@ class Tensor(TensorMethods):
             )
         source = self
         if recording:  # NOTE: always an alias, or the new node would list self as its input
-            source = Tensor._wrap(self.data, self.backend, self.requires_grad)
-            source.creator = self.creator
-            source._version = self._version
+            source = Tensor._wrap(self.data, self.backend, self.requires_grad, self.creator)
         result = compute(source)
         if result.data.shape != self.data.shape:
             raise ShapeError(f"{op}: result of shape {result.shape} does not fit {self.shape}")

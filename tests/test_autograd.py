@@ -160,7 +160,7 @@ def test_backward_releases_saved_arrays():
     y = h.sum()
     node = h.creator
     y.backward()
-    assert node.inputs is None and "out_data" not in node.__dict__
+    assert node.freed and node.inputs is None and node.out_data is None
 
 
 def test_in_place_change_of_saved_tensor_raises():

@@ -355,3 +355,51 @@ def test_loading_without_the_generator_leaves_it_alone(tmp_path):
     state = gf.get_rng_state()
     load_checkpoint(path, *fresh, restore_generator=False)
     assert gf.get_rng_state() == state
+
+
+def test_none_param_group_with_a_valid_digest_changes_nothing(tmp_path):
+    # issue 12, item 4: this file once overwrote the weights, then raised AttributeError
+    x, y = data("cpu")
+    source = build("cpu", 0, _sgd, _step_lr)
+    train(*source, x, y, 2)
+    path = tmp_path / "crafted.safetensors"
+    crafted = source[1].state_dict()
+    crafted["param_groups"] = [None]
+    gf.save({"model": source[0].state_dict(), "optimizer": crafted,
+             "scheduler": source[2].state_dict(), "extra": {}}, path)  # digest is valid
+    target = build("cpu", 5, _sgd, _step_lr)
+    before = snapshot(*target)
+    with pytest.raises(CheckpointError, match=r"'optimizer'\['param_groups'\]\[0\]") as info:
+        load_checkpoint(path, *target)
+    assert str(path) in str(info.value) and "NoneType" in str(info.value)
+    assert_same_snapshot(before, snapshot(*target))
+
+
+def test_checkpoint_of_the_first_format_still_loads(tmp_path):
+    # gf.save(path, model, optimizer, scheduler) once wrote this layout: keep reading it
+    x, y = data("cpu")
+    source = build("cpu", 0, _adam, _cosine)
+    train(*source, x, y, 3)
+    model, optimizer, scheduler = source
+    arrays = {f"model/{k}": v.numpy() for k, v in model.state_dict().items()}
+    sd = optimizer.state_dict()
+    scalars = {}
+    for index, entries in sd["state"].items():
+        for key, value in entries.items():
+            if isinstance(value, gf.Tensor):
+                arrays[f"optimizer/{index}/{key}"] = value.numpy()
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    metadata = {"optimizer": json.dumps({"param_groups": sd["param_groups"],
+                                         "scalars": scalars}),
+                "scheduler": json.dumps(scheduler.state_dict()),
+                "generator": json.dumps(gf.get_rng_state()), "extra": json.dumps({"epoch": 3})}
+    from gradflow.checkpoint import _DIGEST, _digest
+
+    metadata[_DIGEST] = _digest(arrays, metadata)
+    path = tmp_path / "old.safetensors"
+    write_safetensors(path, arrays, metadata)
+    saved = snapshot(*source)
+    fresh = build("cpu", 9, _adam, _cosine)
+    assert load_checkpoint(path, *fresh) == {"epoch": 3}
+    assert_same_snapshot(saved, snapshot(*fresh))

@@ -358,3 +358,105 @@ def test_an_in_place_op_on_a_non_leaf_keeps_its_identity_and_records_a_node(devi
     z.add_(x)  # a constant that takes in a recorded value now requires grad
     assert z.requires_grad and z.grad_fn is not None
     assert all(arg is not z for arg in z.grad_fn.inputs)  # no self-reference, no cycle
+
+
+# -- issue 12 item 1: the version counter belongs to the memory -------------------------------
+# An in-place change through any tensor sharing memory with a saved one (a detach(), a view,
+# a view made under no_grad, or the base of such a view) must fail the backward, never give
+# a silently wrong gradient. (gradflow's `.data` is the backend array itself, not a Tensor:
+# writes into it are NumPy/CuPy writes that no autograd can see, as for any array.)
+
+ALIASES = {
+    "detach": lambda t: t.detach(),
+    "basic-index-view": lambda t: t[0],
+    "reshape-view": lambda t: t.reshape(3, 2),
+    "transpose-view": lambda t: t.T,
+    "view-made-under-no_grad": lambda t: _under_no_grad(lambda: t[1:]),
+    "base-of-a-view": lambda t: t,  # the saved tensor is a view (below); its base changes
+}
+
+ALIAS_MUTATIONS = {
+    "fill_": lambda a: a.fill_(2.0),
+    "zero_": lambda a: a.zero_(),
+    "mul_": lambda a: a.mul_(2.0),
+    "add_": lambda a: a.add_(1.0),
+    "copy_": lambda a: a.copy_(gf.ones(a.shape, dtype=a.dtype, device=a.device)),
+    "setitem": lambda a: a.__setitem__(0, 5.0),
+}
+
+
+def _under_no_grad(make):
+    with gf.no_grad():
+        return make()
+
+
+def _input_saved(device, base_of_view):
+    x = gf.randn(2, 3, device=device, requires_grad=True)
+    t = x * 1.0
+    saved = t.reshape(6) if base_of_view else t
+    return t, (saved * saved).sum()  # Mul saves `saved`
+
+
+def _output_saved(device, base_of_view):
+    x = gf.randn(2, 3, device=device, requires_grad=True)
+    t = x.exp()
+    if base_of_view:  # Exp saves its output t; the loss reads a view of it
+        return t, t.reshape(6).sum()
+    return t, t.sum()
+
+
+@pytest.mark.parametrize("recording", [False, True], ids=["under-no_grad", "recording"])
+@pytest.mark.parametrize("saved", ["input-saved", "output-saved"])
+@pytest.mark.parametrize("mutation", list(ALIAS_MUTATIONS))
+@pytest.mark.parametrize("alias", list(ALIASES))
+def test_issue12_item1_in_place_through_any_alias_fails_the_backward(device, alias, mutation,
+                                                                     saved, recording):
+    make = _input_saved if saved == "input-saved" else _output_saved
+    t, loss = make(device, base_of_view=alias == "base-of-a-view")
+    target = ALIASES[alias](t)
+    if recording:
+        ALIAS_MUTATIONS[mutation](target)
+    else:
+        with gf.no_grad():
+            ALIAS_MUTATIONS[mutation](target)
+    with pytest.raises(GraphError, match=MODIFIED):
+        loss.backward()
+
+
+def test_issue12_item1_detach_zero_of_a_saved_output_raises(device):
+    x = gf.tensor([1.0, 2.0], device=device, requires_grad=True)
+    y = x.exp()
+    loss = y.sum()
+    y.detach().zero_()  # PyTorch raises here too (at backward)
+    with pytest.raises(GraphError, match=MODIFIED):
+        loss.backward()
+
+
+def test_issue12_item1_fill_of_a_view_under_no_grad_raises(device):
+    x = gf.tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+    t = x * 1.0
+    loss = (t * t).sum()
+    with gf.no_grad():
+        t[0:2].fill_(100.0)  # was: a gradient of [200, 200, 6] with no error
+    with pytest.raises(GraphError, match=MODIFIED):
+        loss.backward()
+
+
+def test_issue12_item1_weight_T_mul_under_no_grad_raises(device):
+    layer = nn.Linear(3, 2).to(device)
+    hidden = layer(gf.randn(4, 3, device=device, requires_grad=True))
+    loss = (hidden * hidden).sum()
+    with gf.no_grad():
+        layer.weight.T.mul_(2.0)
+    with pytest.raises(GraphError, match=MODIFIED):
+        loss.backward()
+
+
+def test_issue12_item1_aliases_share_one_counter(device):
+    x = gf.randn(2, 3, device=device)
+    views = [x.detach(), x[0], x.reshape(6), x.T, _under_no_grad(lambda: x[1:])]
+    with gf.no_grad():
+        x.T.mul_(1.0)
+    assert x._version == 1 and all(v._version == 1 for v in views)
+    independent = x.clone()
+    assert independent._version == 0

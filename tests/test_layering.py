@@ -29,3 +29,21 @@ def test_the_check_can_fail(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    import numpy as np\n    from cupy import ndarray\n")
     assert _imported_modules(bad) >= {"numpy", "cupy"}
+
+
+def _gradflow_imports(path: Path) -> set[str]:
+    """Every gradflow module imported by `path`, at module or function level."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names if alias.name.startswith("gradflow"))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("gradflow"):
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "autograd").glob("*.py")),
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_autograd_does_not_import_ops(path):
+    # the engine's one reduction (sum_to) lives in autograd/, so the engine needs no op
+    assert not {name for name in _gradflow_imports(path) if name.startswith("gradflow.ops")}

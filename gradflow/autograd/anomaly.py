@@ -47,12 +47,17 @@ def _finite(array, backend) -> bool:
     return bool(xp.all(xp.isfinite(array)))
 
 
+def _created_at(node) -> str:
+    """The user's line that created the node, when anomaly mode was on at the time."""
+    return getattr(node, "trace", None) or "<unknown>"
+
+
 def check_forward(node, out, args) -> None:
     node.trace = user_frame()
     if not _finite(out.data, out.backend):
         shapes = ", ".join(str(a.shape) for a in args if hasattr(a, "shape"))
         during = state.backward_of
-        where = (f"the backward of {during.name} (created at {during.trace or '<unknown>'})"
+        where = (f"the backward of {during.name} (created at {_created_at(during)})"
                  if during is not None else node.trace)
         raise NonFiniteError(
             f"anomaly: {node.name} produced NaN or Inf in its output of shape {out.shape} "
@@ -65,5 +70,5 @@ def check_backward(node, grads) -> None:
         if g is not None and not _finite(g.data, g.backend):
             raise NonFiniteError(
                 f"anomaly: the backward of {node.name} gave NaN or Inf in the gradient of input "
-                f"{position} (shape {g.shape}); the op was created at {node.trace or '<unknown>'}"
+                f"{position} (shape {g.shape}); the op was created at {_created_at(node)}"
             )

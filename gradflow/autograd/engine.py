@@ -6,6 +6,7 @@ import weakref
 from collections import deque
 
 from gradflow.autograd.grad_mode import state as _grad_state
+from gradflow.autograd.sum_to import sum_to
 from gradflow.errors import GraphError, ShapeError
 
 FREED = (
@@ -38,8 +39,6 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     Returns:
         With `capture`, a list of gradients (None where unused); else None.
     """
-    from gradflow.ops.reduce import sum_to
-
     captured = None
     if capture is not None:
         captured = {id(t): None for t in capture}
@@ -74,11 +73,13 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                         grad = replaced
             if captured is not None and node in capture_nodes:
                 captured[capture_nodes[node]] = grad
-            inputs = node.inputs
-            if inputs is None:
+            if node.freed:
                 raise GraphError(FREED)
-            if node.saves_inputs or node.saves_output:
-                _check_versions(node)
+            inputs = node.inputs
+            if node.versions is not None:
+                _check_input_versions(node)
+            if node.saves_output and node.output_counter.value != node.output_version:
+                _raise_output_modified(node)
             if anomaly:
                 _grad_state.backward_of = node
                 try:
@@ -137,7 +138,7 @@ def _count_consumers(start_nodes):
     starts = set(stack)
     while stack:
         node = stack.pop()
-        if node.inputs is None:
+        if node.freed:
             raise GraphError(FREED)
         for creator in node.input_creators:  # None where no gradient is needed
             if creator is not None:
@@ -162,26 +163,25 @@ def _watched_leaf_uses(pending, start_nodes) -> dict:
     return uses
 
 
-def _check_versions(node):
-    if node.saves_inputs:
-        for arg, chain in zip(node.inputs, node.versions):
-            for tensor, version in chain:
-                if tensor._version == version:
-                    continue
-                what = "was" if tensor is arg else (
-                    f"is a view of a tensor of shape {tuple(tensor.shape)} that was")
-                raise GraphError(
-                    f"{node.name}: an input of shape {tuple(arg.shape)} saved for backward "
-                    f"{what} modified in place (version {version} -> {tensor._version}); use "
-                    "an out-of-place op (x = x + 1 instead of x.add_(1)) or .clone() first"
-                )
-    if node.saves_output:
-        out = node.out_ref()
-        if out is not None and out._version != 0:
+def _check_input_versions(node):
+    """Raise if an input the node saved was changed in place (through any alias) since."""
+    for arg, saved in zip(node.inputs, node.versions):
+        if saved is not None and saved[0].value != saved[1]:
             raise GraphError(
-                f"{node.name}: its output of shape {tuple(out.shape)}, saved for backward, "
-                f"was modified in place; use an out-of-place op or .clone() first"
+                f"{node.name}: an input of shape {tuple(arg.shape)} saved for backward was "
+                f"modified in place (version {saved[1]} -> {saved[0].value}), directly or "
+                "through a tensor sharing its memory (a view, its base, a detach()); use "
+                "an out-of-place op (x = x + 1 instead of x.add_(1)) or .clone() first"
             )
+
+
+def _raise_output_modified(node):
+    raise GraphError(
+        f"{node.name}: its output of shape {tuple(node.out_data.shape)}, saved for backward, "
+        f"was modified in place (version {node.output_version} -> "
+        f"{node.output_counter.value}), directly or through "
+        "a view or detach() of it; use an out-of-place op or .clone() first"
+    )
 
 
 def _add_leaf(leaf_grads, leaf, grad):

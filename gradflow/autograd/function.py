@@ -1,45 +1,81 @@
 """Function: the base class of every op, and a node of the recorded graph.
 
-An op subclass writes `forward(self, *arrays)` on backend arrays and
-`backward(self, grad)` on Tensors, returning one gradient (or None) per input.
-Because backward uses gradflow's own differentiable functions, running it
-with grad mode on (create_graph=True) records a graph of the gradient itself.
+An op is a small class that declares what its node holds, then writes
+`forward(self, *arrays)` on backend arrays and `backward(self, grad)` once, on
+Tensors, with gradflow's own ops (so create_graph=True differentiates it again).
+docs/design.md, "Writing an op", walks through one.
+
+Declarations (class attributes; each becomes a slot of the node, nothing else can be set):
+    params: names of the keyword parameters `apply` takes (Sum: "dims", "keepdim").
+    saved: names of what forward stores on the node for backward (arrays, shapes);
+        `release` drops them after backward.
+    grad_reads: per input, the inputs whose values that input's gradient reads
+        (Mul: ((1,), (0,)), a's gradient reads b and b's reads a). An input read by a
+        needed gradient is version-checked: an in-place change to it (through any alias)
+        before backward raises instead of giving a wrong gradient. None: reads no input.
+    saves_output: backward reads the output (`self.output`); version-checked likewise.
+    is_view: the output aliases input 0 (reshape, permute, basic getitem); it shares input
+        0's version counter, and the op writes `unview` so that an in-place change of the
+        output while recording is written through to its base.
 """
 
 from __future__ import annotations
-
-import weakref
 
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.errors import DeviceMismatchError
 from gradflow.tensor import Tensor
 
-_new_tensor = object.__new__
+
+_new = object.__new__
 
 
-class Function:
-    """One op applied once. Subclasses set what they save, explicitly.
+class _Declared(type):
+    """Gives each Function subclass slots for exactly what it declares (params and saved)."""
 
-    Class attributes:
-        saves_inputs: backward reads input values; in-place changes to them are detected.
-        reads_for: optional, with saves_inputs: for each input, the inputs whose gradient
-            reads its value (Mul: ((1,), (0,))); an input that no needed gradient reads may
-            then change in place without an error, as in PyTorch.
-        saves_output: backward reads the output (`self.output`); the array is kept, not the
-            Tensor, so the graph holds no reference cycle.
-    Instance attributes set when the graph is recorded:
-        inputs: the call's arguments (Tensors and constants), None once released.
+    def __new__(mcls, name, bases, namespace):
+        if "__slots__" not in namespace:
+            inherited = {slot for base in bases for klass in base.__mro__
+                         for slot in getattr(klass, "__slots__", ())}
+            declared = (*namespace.get("params", ()), *namespace.get("saved", ()))
+            namespace["__slots__"] = tuple(
+                name for name in dict.fromkeys(declared) if name not in inherited)
+        cls = super().__new__(mcls, name, bases, namespace)
+        saved = []
+        for klass in reversed(cls.__mro__):
+            saved.extend(n for n in klass.__dict__.get("saved", ()) if n not in saved)
+        cls._all_saved = tuple(saved)
+        reads = cls.grad_reads
+        # per input i: the gradients j that read it (the inverse of grad_reads)
+        cls._read_by = None if reads is None else tuple(
+            tuple(j for j, read in enumerate(reads) if i in read) for i in range(len(reads)))
+        return cls
+
+
+class Function(metaclass=_Declared):
+    """One op applied once; see the module docstring for what a subclass declares.
+
+    Node state set when the graph is recorded:
+        backend: the backend of the tensor arguments (set on every call).
+        inputs: the call's arguments (Tensors and constants).
         needs_input_grad: one flag per argument.
-        backend: the backend of the tensor arguments.
+        input_creators: each argument's creator when the op ran (None where no gradient
+            is needed), so an in-place op that later gives an input a new creator does not
+            reroute this node's gradient.
+        versions: per argument, (version counter, value) to check before backward, or None.
+        out_data, output_counter, output_version: with saves_output, the output array, its
+            memory's version counter and the counter's value when the op ran.
+        hooks: functions called on the output's gradient (Tensor.register_hook).
+        freed: set by release(); a second backward through the node then raises.
     """
 
-    saves_inputs = False
-    reads_for = None  # with saves_inputs: per input, the inputs whose gradient reads its value
+    __slots__ = ("backend", "inputs", "needs_input_grad", "input_creators", "versions",
+                 "out_data", "output_counter", "output_version", "hooks", "trace", "freed",
+                 "__weakref__")
+    params: tuple[str, ...] = ()
+    saved: tuple[str, ...] = ()
+    grad_reads: tuple[tuple[int, ...], ...] | None = None
     saves_output = False
-    is_view = False  # the output may share memory with input 0 (reshape, permute, basic getitem)
-    inputs = None
-    hooks = None
-    trace = None
+    is_view = False
 
     def forward(self, *arrays):
         raise NotImplementedError
@@ -47,25 +83,36 @@ class Function:
     def backward(self, grad):
         raise NotImplementedError(f"{type(self).__name__} is not differentiable")
 
+    def unview(self, base: Tensor, value: Tensor) -> Tensor:
+        """For a view op: `base` with this view's elements replaced by `value` (recorded)."""
+        raise NotImplementedError(f"{type(self).__name__} is not a view")
+
     @property
     def name(self) -> str:
         return type(self).__name__
 
     @property
     def output(self) -> Tensor:
-        """The op's output as a Tensor of this graph (for rules that save the output)."""
-        out = Tensor._wrap(self.out_data, self.backend, requires_grad=True)
-        out.creator = self
-        return out
+        """The op's output as a Tensor of this graph (for rules that declare saves_output)."""
+        return Tensor._wrap(self.out_data, self.backend, True, self, self.output_counter)
+
+    def param_values(self) -> dict:
+        """The declared parameters as apply() took them: `type(node).apply(x, **these)`."""
+        return {name: getattr(self, name) for name in self.params}
 
     @classmethod
     def apply(cls, *args, **params):
-        """Run the op on Tensors (and constants) and record it when a gradient is needed."""
-        node = _new_tensor(cls)
+        """Run the op on Tensors (and constants); record it when a gradient is needed.
+
+        When grad mode is off or no argument requires grad, only the forward runs: backward
+        rules call ops directly and stay cheap when no graph of the gradient is built.
+        """
+        node = _new(cls)
         if params:
-            node.__dict__.update(params)
+            for name, value in params.items():  # an undeclared name fails: no slot for it
+                setattr(node, name, value)
         backend = None
-        requires_grad = False
+        record = False
         arrays = []
         for arg in args:
             if isinstance(arg, Tensor):
@@ -75,24 +122,23 @@ class Function:
                     raise mismatch_error(cls.__name__.lower(), args)
                 arrays.append(arg.data)
                 if arg.requires_grad:
-                    requires_grad = True
+                    record = True
             else:
                 arrays.append(arg)
         node.backend = backend
         data = node.forward(*arrays)
-        # NOTE: Tensor._wrap written out: this runs once per op, and the call costs.
-        out = _new_tensor(Tensor)
-        out.data = data
-        out.backend = backend
-        out.grad = None
-        out._version = 0
-        out._hooks = None
-        if requires_grad and _grad_state.enabled:
+        counter = args[0]._memory_version() if cls.is_view else None
+        if not (record and _grad_state.enabled):
+            out = Tensor._wrap(data, backend, False, None, counter)
+        else:
+            # NOTE: recording is written out here, not in a method: it runs once per op.
+            out = Tensor._wrap(data, backend, True, node, counter)
             node.inputs = args
-            # NOTE: the creators as they are now (an in-place op may later give an input
-            # a new creator, and this node's gradient belongs to the value it read), and
-            # None where no gradient is needed, so the engine's walks follow
-            # input_creators without looking at needs_input_grad.
+            node.hooks = None
+            node.freed = False
+            # NOTE: the creators as they are now (an in-place op may later give an input a
+            # new creator, and this node's gradient belongs to the value it read), and None
+            # where no gradient is needed, so the engine's walks follow input_creators alone.
             needs = []
             creators = []
             for arg in args:
@@ -104,78 +150,45 @@ class Function:
                     creators.append(None)
             node.needs_input_grad = needs
             node.input_creators = creators
-            if cls.saves_inputs:
-                node.versions = _saved_versions(args, needs, cls.reads_for)
+            read_by = cls._read_by
+            node.versions = None if read_by is None else _saved_versions(args, needs, read_by)
             if cls.saves_output:
+                counter = out._memory_version()
                 node.out_data = data
-                node.out_ref = weakref.ref(out)
-            out.requires_grad = True
-            out.creator = node
-        else:
-            out.requires_grad = False
-            out.creator = None
+                node.output_counter = counter
+                node.output_version = counter.value
         if _grad_state.anomaly:
             from gradflow.autograd.anomaly import check_forward
 
             check_forward(node, out, args)
         return out
 
-    @classmethod
-    def evaluate(cls, backend, *arrays, **params) -> Tensor:
-        """The op's forward on bare arrays of `backend`, as a Tensor that records nothing.
-
-        For backward rules when no graph of the gradient is built (create_graph=False): the
-        arrays come from a graph whose devices and dtypes were checked when it was recorded,
-        so apply()'s per-argument work would only cost time.
-        """
-        node = _new_tensor(cls)
-        if params:
-            node.__dict__.update(params)
-        node.backend = backend
-        return Tensor._wrap(node.forward(*arrays), backend)
-
     def release(self) -> None:
-        """Drop the inputs and saved arrays once backward has used them."""
-        # NOTE: everything recorded goes (inputs, saved arrays, parameters); the class
-        # attribute inputs = None then marks the node as freed.
-        self.__dict__.clear()
+        """Drop the inputs and everything saved once backward has used them."""
+        self.freed = True
+        self.inputs = self.input_creators = None
+        if self.saves_output:
+            self.out_data = None
+        for name in self._all_saved:
+            setattr(self, name, None)
 
 
-def _saved_versions(args, needs, reads_for) -> list:
-    """For each argument, the version_chain to check before backward reads it, or ()
-    when it is a constant or no needed gradient reads it."""
+def _saved_versions(args, needs, read_by) -> list:
+    """For each argument, (its memory's version counter, value now) when a needed gradient
+    reads it, else None; None instead of a list when nothing needs checking."""
     versions = []
-    for i, arg in enumerate(args):
-        if not isinstance(arg, Tensor):
-            versions.append(())
-            continue
-        if reads_for is not None:
-            for j in reads_for[i]:
+    checked = False
+    for arg, readers in zip(args, read_by):
+        saved = None
+        if isinstance(arg, Tensor):
+            for j in readers:
                 if needs[j]:
+                    counter = arg._memory_version()
+                    saved = (counter, counter.value)
+                    checked = True
                     break
-            else:  # no needed gradient reads this input
-                versions.append(())
-                continue
-        if arg.creator is None or not arg.creator.is_view:
-            versions.append(((arg, arg._version),))
-        else:
-            versions.append(version_chain(arg))
-    return versions
-
-
-def version_chain(t: Tensor) -> tuple:
-    """(tensor, version) for t and for each tensor it is a view of, at this moment.
-
-    NOTE: a view shares memory with its base, so an in-place change of the base (an
-    optimizer step on `weight` after `weight.T` was saved) is a change of the view too.
-    """
-    chain = [(t, t._version)]
-    node = t.creator
-    while node is not None and node.is_view and node.inputs is not None:
-        base = node.inputs[0]
-        chain.append((base, base._version))
-        node = base.creator
-    return tuple(chain)
+        versions.append(saved)
+    return versions if checked else None
 
 
 def mismatch_error(op: str, args) -> DeviceMismatchError:

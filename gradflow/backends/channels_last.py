@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from gradflow.backends.generic import conv_output_hw
+from gradflow.backends.geometry import conv_output_hw
 
 
 def uses_channels_last(groups: int) -> bool:
@@ -62,7 +62,7 @@ def conv2d_backward_weight(backend, x, grad, weight_shape, stride, padding, dila
     """d(loss)/d(weight) (O, C, kh, kw), from the forward's im2col rows when kept."""
     if columns is None:
         columns = im2col(backend, x, weight_shape[2:], stride, padding, dilation)
-    product = backend._matmul(columns.T, grad_matrix(backend, grad), "conv.weight_grads")
+    product = backend.matmul(columns.T, grad_matrix(backend, grad), "conv.weight_grads")
     o, c, kh, kw = weight_shape
     return np.ascontiguousarray(product.reshape(kh, kw, c, o).transpose(3, 2, 0, 1))
 
@@ -81,7 +81,7 @@ def conv2d_backward_input(backend, grad, weight, input_shape, stride, padding, d
     ho, wo = grad.shape[2:]
     g = grad_matrix(backend, grad)
     per_tap = weight.transpose(2, 3, 0, 1).reshape(kh * kw, o, c)
-    taps = backend._matmul(g, per_tap, "conv.column_grads").reshape(kh * kw, n, ho, wo, c)
+    taps = backend.matmul(g, per_tap, "conv.column_grads").reshape(kh * kw, n, ho, wo, c)
     spans = []
     for i in range(kh):
         rows = _tap_span(i, dilation[0], stride[0], padding[0], h, ho)
@@ -138,11 +138,11 @@ def im2col(backend, x, kernel, stride, padding, dilation):
     # takes either memory order).
     if c * (kw if dw == 1 else 1) < (wo if sw == 1 else 1):
         windows = as_strided(source, taps + rows, tap_strides + row_strides, writeable=False)
-        columns = backend._recycled((kh * kw * c, n * ho * wo), x.dtype)
+        columns = backend.workspace.columns((kh * kw * c, n * ho * wo), x.dtype)
         np.copyto(columns.reshape(windows.shape), windows)
         return columns.T
     windows = as_strided(source, rows + taps, row_strides + tap_strides, writeable=False)
-    columns = backend._recycled((n * ho * wo, kh * kw * c), x.dtype)
+    columns = backend.workspace.columns((n * ho * wo, kh * kw * c), x.dtype)
     np.copyto(columns.reshape(windows.shape), windows)
     return columns
 
@@ -152,7 +152,7 @@ def padded(backend, view, padding, fill, name):
     (written once: the border, then the interior)."""
     top, bottom, left, right = padding
     n, h, w, c = view.shape
-    out = backend._scratch(name, (n, top + h + bottom, left + w + right, c), view.dtype)
+    out = backend.workspace.scratch(name, (n, top + h + bottom, left + w + right, c), view.dtype)
     out[:, :top] = fill
     out[:, top + h:] = fill
     out[:, top:top + h, :left] = fill
@@ -171,7 +171,7 @@ def grad_matrix(backend, grad):
     """grad (N, O, Ho, Wo) as (N*Ho*Wo, O): a view when it is channels-last, else a copy."""
     rows = nhwc(grad)
     if not rows.flags.c_contiguous:
-        copy = backend._scratch("conv.grad_rows", rows.shape, grad.dtype)
+        copy = backend.workspace.scratch("conv.grad_rows", rows.shape, grad.dtype)
         np.copyto(copy, rows)
         rows = copy
     return rows.reshape(-1, grad.shape[1])

@@ -6,6 +6,7 @@ import functools
 import math
 
 from gradflow.backends.generic import Backend
+from gradflow.backends.strided import strided_im2col
 from gradflow.errors import BackendUnavailableError
 
 INSTALL_HINT = "pip install 'gradflow[cuda12]' (or gradflow[cuda13] for CUDA 13)"
@@ -52,19 +53,18 @@ class CupyBackend(Backend):
     # -- convolution: the columns in one copy from a strided view, as on the CPU --
 
     def im2col(self, x, kernel, stride, padding, dilation, batch_major=False, wide=False):
-        from gradflow.backends.numpy import strided_im2col
-
         with self.device:
             return strided_im2col(self, self._cupy, x, kernel, stride, padding, dilation,
                                   batch_major, wide)
 
     # -- optimizer steps: the generic math fused into one kernel per parameter --
 
-    def sgd_step(self, param, grad, momentum_buffer, lr, momentum, dampening, nesterov,
-                 weight_decay, maximize):
+    def sgd_step(self, param, grad, momentum_buffer, options):
+        lr, momentum, dampening = options["lr"], options["momentum"], options["dampening"]
+        nesterov, weight_decay = options["nesterov"], options["weight_decay"]
+        maximize = options["maximize"]
         if param.dtype.char not in "fd":
-            return super().sgd_step(param, grad, momentum_buffer, lr, momentum, dampening,
-                                    nesterov, weight_decay, maximize)
+            return super().sgd_step(param, grad, momentum_buffer, options)
         with self.device:
             if momentum == 0:
                 _sgd_kernel(False)(grad, lr, weight_decay, maximize, param)
@@ -76,12 +76,14 @@ class CupyBackend(Backend):
                               nesterov, first, param, momentum_buffer)
         return param, momentum_buffer
 
-    def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
-                  beta2, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay):
+    def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, options):
+        lr, (beta1, beta2), eps = options["lr"], options["betas"], options["eps"]
+        weight_decay, amsgrad = options["weight_decay"], options["amsgrad"]
+        maximize = options["maximize"]
+        decoupled_weight_decay = options.get("decoupled_weight_decay", False)
         if param.dtype.char not in "fd":
-            return super().adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr,
-                                     beta1, beta2, eps, weight_decay, amsgrad, maximize,
-                                     decoupled_weight_decay)
+            return super().adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step,
+                                     options)
         decoupled = decoupled_weight_decay and weight_decay != 0
         decay = 1 - lr * weight_decay if decoupled else 1.0
         l2 = 0.0 if decoupled else weight_decay

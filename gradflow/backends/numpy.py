@@ -5,19 +5,15 @@ from __future__ import annotations
 import ctypes
 import math
 import os
-import sys
-import threading
 
 import array_api_compat.numpy as xp_numpy
 import numpy as np
 
 from gradflow.backends import channels_last, threads
-from gradflow.backends.generic import (
-    Backend,
-    conv_output_hw,
-    pool_windows,
-    wide_tail_rows,
-)
+from gradflow.backends.generic import Backend
+from gradflow.backends.geometry import conv_output_hw, pool_windows
+from gradflow.backends.strided import strided_im2col
+from gradflow.backends.workspace import ReusingWorkspace
 
 
 # glibc's mallopt parameters, from <malloc.h>
@@ -60,7 +56,7 @@ def tune_malloc() -> dict:
 class NumpyBackend(Backend):
     def __init__(self):
         super().__init__("cpu", xp_numpy, "cpu")
-        self._buffers = threading.local()
+        self.workspace = ReusingWorkspace(self.xp, self.device, np)
         tune_malloc()
         threads.ensure_policy()
 
@@ -86,10 +82,12 @@ class NumpyBackend(Backend):
     # scalars, so float32 arrays stay float32 through every in-place ufunc. Every
     # temporary is made with out=, since ufuncs on 0-d arrays return scalars.
 
-    def sgd_step(self, param, grad, momentum_buffer, lr, momentum, dampening, nesterov,
-                 weight_decay, maximize):
+    def sgd_step(self, param, grad, momentum_buffer, options):
+        lr, momentum, dampening = options["lr"], options["momentum"], options["dampening"]
+        nesterov, weight_decay = options["nesterov"], options["weight_decay"]
+        maximize = options["maximize"]
         d = _effective_grad(self, param, grad, weight_decay, maximize)
-        scratch = self._scratch("optim", param.shape, param.dtype)
+        scratch = self.workspace.scratch("optim", param.shape, param.dtype)
         if momentum != 0:
             if momentum_buffer is None:
                 momentum_buffer = np.array(d, copy=True)
@@ -108,13 +106,16 @@ class NumpyBackend(Backend):
         param -= np.multiply(d, lr, out=d if owned else scratch)
         return param, momentum_buffer
 
-    def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr, beta1,
-                  beta2, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay):
+    def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, options):
+        lr, (beta1, beta2), eps = options["lr"], options["betas"], options["eps"]
+        weight_decay, amsgrad = options["weight_decay"], options["amsgrad"]
+        maximize = options["maximize"]
+        decoupled_weight_decay = options.get("decoupled_weight_decay", False)
         decoupled = decoupled_weight_decay and weight_decay != 0
         g = _effective_grad(self, param, grad, 0.0 if decoupled else weight_decay, maximize)
         if decoupled:
             param *= 1 - lr * weight_decay
-        scratch = np.subtract(g, exp_avg, out=self._scratch("optim", param.shape, param.dtype))
+        scratch = np.subtract(g, exp_avg, out=self.workspace.scratch("optim", param.shape, param.dtype))
         scratch *= 1 - beta1
         exp_avg += scratch
         exp_avg_sq *= beta2
@@ -133,11 +134,13 @@ class NumpyBackend(Backend):
         param -= scratch
         return param, exp_avg, exp_avg_sq, max_exp_avg_sq
 
-    def rmsprop_step(self, param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
-                     weight_decay, momentum, centered, maximize):
+    def rmsprop_step(self, param, grad, square_avg, grad_avg, momentum_buffer, options):
+        lr, alpha, eps = options["lr"], options["alpha"], options["eps"]
+        weight_decay, momentum = options["weight_decay"], options["momentum"]
+        centered, maximize = options["centered"], options["maximize"]
         g = _effective_grad(self, param, grad, weight_decay, maximize)
         square_avg *= alpha
-        scratch = np.multiply(g, g, out=self._scratch("optim", param.shape, param.dtype))
+        scratch = np.multiply(g, g, out=self.workspace.scratch("optim", param.shape, param.dtype))
         scratch *= 1 - alpha
         square_avg += scratch
         if centered:
@@ -160,10 +163,11 @@ class NumpyBackend(Backend):
         param -= scratch
         return param, square_avg, grad_avg, momentum_buffer
 
-    def adagrad_step(self, param, grad, state_sum, step, lr, lr_decay, weight_decay, eps,
-                     maximize):
+    def adagrad_step(self, param, grad, state_sum, step, options):
+        lr, lr_decay, eps = options["lr"], options["lr_decay"], options["eps"]
+        weight_decay, maximize = options["weight_decay"], options["maximize"]
         g = _effective_grad(self, param, grad, weight_decay, maximize)
-        scratch = np.multiply(g, g, out=self._scratch("optim", param.shape, param.dtype))
+        scratch = np.multiply(g, g, out=self.workspace.scratch("optim", param.shape, param.dtype))
         state_sum += scratch
         np.sqrt(state_sum, out=scratch)
         scratch += eps
@@ -177,49 +181,11 @@ class NumpyBackend(Backend):
     # Each override returns exactly the generic kernel's values (tests/backends/
     # test_kernels.py): the same copies, comparisons and additions in the same order.
 
-    # NOTE: a kernel's temporaries (padded inputs, products, column gradients) are
-    # written into buffers kept per thread and name, grown as needed, rather than
-    # fresh arrays: on these VMs touching newly mapped pages costs more than the
-    # arithmetic (docs/benchmarking.md). About 30 MB for the benchmark CNN at batch 64.
-
-    def _scratch(self, name, shape, dtype, fill=None):
-        buffers = self._buffers.__dict__
-        size = math.prod(shape)
-        key = (name, np.dtype(dtype))
-        flat = buffers.get(key)
-        if flat is None or flat.size < size:
-            flat = buffers[key] = np.empty(size, dtype)
-        out = flat[:size].reshape(shape)
-        if fill is not None:
-            out.fill(fill)
-        return out
-
-    def recycle(self, array) -> None:
-        # NOTE: only when nothing else refers to the array or its memory: the caller's
-        # reference, the argument and getrefcount's own make 3, and for the base the
-        # view's pointer, the local name and getrefcount's argument.
-        base = array.base
-        if sys.getrefcount(array) > 3 or (base is not None and sys.getrefcount(base) > 3):
-            return
-        if not array.flags.c_contiguous:  # kept (and handed out again) C-contiguous
-            array = array.T
-            if not array.flags.c_contiguous:
-                return
-        shelf = self._buffers.__dict__.setdefault("recycled", {})
-        kept = shelf.setdefault((array.shape, array.dtype), [])
-        if len(kept) < 2:
-            kept.append(array)
-
-    def _recycled(self, shape, dtype):
-        """Columns memory given back by recycle(), else a new array; `shape` is the final one."""
-        kept = self._buffers.__dict__.get("recycled", {}).get((tuple(shape), np.dtype(dtype)))
-        return kept.pop() if kept else np.empty(shape, dtype)
-
-    def _matmul(self, a, b, scratch=None):
+    def matmul(self, a, b, scratch=None):
         if scratch is None:
             return np.matmul(a, b)
         shape = (*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), a.shape[-2], b.shape[-1])
-        return np.matmul(a, b, out=self._scratch(scratch, shape, np.result_type(a, b)))
+        return np.matmul(a, b, out=self.workspace.scratch(scratch, shape, np.result_type(a, b)))
 
     # NOTE: conv2d with groups=1 runs in channels-last memory (channels_last.py): its
     # values are the generic kernels' up to rounding, not bit for bit.
@@ -257,7 +223,7 @@ class NumpyBackend(Backend):
             return super().conv2d_backward_bias(grad)
         # NOTE: as a product with ones, 4x faster than NumPy's sum over the outer axis
         rows = channels_last.grad_matrix(self, grad)
-        return np.matmul(self._scratch("conv.ones", rows.shape[:1], rows.dtype, 1), rows)
+        return np.matmul(self.workspace.scratch("conv.ones", rows.shape[:1], rows.dtype, 1), rows)
 
     def im2col(self, x, kernel, stride, padding, dilation, batch_major=False, wide=False):
         return strided_im2col(self, np, x, kernel, stride, padding, dilation, batch_major, wide)
@@ -292,7 +258,7 @@ class NumpyBackend(Backend):
             # NOTE: the windows tile the input: one copy gathers each offset's values into
             # a contiguous block, and the passes over them then run over contiguous memory
             # rather than over strided windows (whose inner runs are C or 1 values long).
-            windows = self._scratch("pool.tiles", (kernel[0] * kernel[1], *shape), x.dtype)
+            windows = self.workspace.scratch("pool.tiles", (kernel[0] * kernel[1], *shape), x.dtype)
             np.copyto(windows.reshape(*kernel, *shape), _tiles(view, kernel, last))
             return windows, shape, last
         padded = self._padded_view(view, padding, -np.inf, "pool.padded", last)
@@ -315,8 +281,8 @@ class NumpyBackend(Backend):
         index_dtype = np.uint8 if len(windows) <= 256 else np.int32
         best = np.array(windows[0], order="C")
         index = np.zeros(shape, dtype=index_dtype)
-        better = self._scratch("pool.better", shape, np.bool_)
-        candidate = self._scratch("pool.candidate", shape, index_dtype)
+        better = self.workspace.scratch("pool.better", shape, np.bool_)
+        candidate = self.workspace.scratch("pool.candidate", shape, index_dtype)
         for r in range(1, len(windows)):
             value = windows[r]
             np.greater(value, best, out=better)
@@ -347,9 +313,9 @@ class NumpyBackend(Backend):
         if last:
             grad, index = channels_last.nhwc(grad), channels_last.nhwc(index)
         n, c, h, w = input_shape
-        chosen = self._scratch("pool.better", index.shape, np.bool_)
+        chosen = self.workspace.scratch("pool.better", index.shape, np.bool_)
         if _tiling(input_shape, kernel, stride, padding, dilation):
-            tiles = self._scratch("pool.tiles", (kh * kw, *index.shape), grad.dtype)
+            tiles = self.workspace.scratch("pool.tiles", (kh * kw, *index.shape), grad.dtype)
             for r in range(kh * kw):
                 np.equal(index, r, out=chosen)
                 np.multiply(grad, chosen, out=tiles[r])
@@ -421,7 +387,7 @@ def _effective_grad(backend, param, grad, weight_decay, maximize):
     """-grad if maximize, plus weight_decay * param (in a scratch buffer), or `grad` itself."""
     if weight_decay == 0 and not maximize:
         return grad
-    out = backend._scratch("optim_grad", param.shape, param.dtype)
+    out = backend.workspace.scratch("optim_grad", param.shape, param.dtype)
     if weight_decay == 0:
         return np.negative(grad, out=out)
     d = np.multiply(param, weight_decay, out=out)
@@ -430,42 +396,3 @@ def _effective_grad(backend, param, grad, weight_decay, maximize):
     else:
         np.add(d, grad, out=d)
     return d
-
-
-def strided_im2col(backend, lib, x, kernel, stride, padding, dilation, batch_major, wide):
-    """Backend.im2col as one copy from a strided view of the padded input.
-
-    `lib` is NumPy or CuPy (both have lib.stride_tricks.as_strided, copyto, empty).
-    """
-    n, c = x.shape[:2]
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    ho, wo = conv_output_hw(x.shape, kernel, stride, padding, dilation)
-    if wide:
-        pitch = x.shape[3] + padding[2] + padding[3]
-        padded = backend._padded(x, padding, 0, wide_tail_rows(kernel, dilation, pitch),
-                                 "im2col.padded")
-        padded = lib.ascontiguousarray(padded)
-        step_n, step_c, step_row, step_col = padded.strides
-        position_shape, position_strides = (ho * pitch,), (step_col,)
-        final_positions = (ho, pitch)
-    else:
-        padded = backend._padded(x, padding, 0, scratch="im2col.padded")
-        step_n, step_c, step_row, step_col = padded.strides
-        position_shape, position_strides = (ho, wo), (sh * step_row, sw * step_col)
-        final_positions = (ho, wo)
-    offset_strides = (dh * step_row, dw * step_col)
-    if batch_major:
-        shape = (n, c, kh, kw, *position_shape)
-        strides = (step_n, step_c, *offset_strides, *position_strides)
-        final = (n, c * kh * kw, *final_positions)
-    else:
-        shape = (c, kh, kw, n, *position_shape)
-        strides = (step_c, *offset_strides, step_n, *position_strides)
-        final = (c * kh * kw, n, *final_positions)
-    windows = lib.lib.stride_tricks.as_strided(padded, shape, strides)
-    if lib is np:
-        columns = backend._recycled(final, x.dtype).reshape(shape)
-    else:
-        columns = lib.empty(shape, dtype=x.dtype)
-    lib.copyto(columns, windows)
-    return columns.reshape(final)

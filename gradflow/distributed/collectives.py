@@ -114,7 +114,7 @@ def reduce_array(array, backend, op: ReduceOp = ReduceOp.SUM, in_place: bool = T
 def _write(tensor: Tensor, array) -> None:
     """Put `array` (same backend) into `tensor`, in place."""
     if array is tensor.data:
-        tensor._bump_version()
+        tensor._version += 1
         return
     with no_grad():
         tensor.copy_(Tensor._wrap(array, tensor.backend))
@@ -162,7 +162,7 @@ def broadcast(tensor: Tensor, src: int = 0) -> None:
     nccl = g.nccl(index) if index is not None else None
     if nccl is not None:
         nccl.broadcast(tensor.data, src)
-        tensor._bump_version()
+        tensor._version += 1
         return
     host, same = _host_buffer(tensor.data, tensor.backend, True)
     g.comm.Bcast(host, root=src)

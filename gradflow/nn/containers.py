@@ -8,6 +8,20 @@ from collections.abc import Iterable, Iterator, Mapping
 from gradflow.nn.module import Module
 
 
+def _pool_after_relu(first: Module, second: Module) -> bool:
+    """Whether `first` is a plain nn.ReLU and `second` a plain nn.MaxPool2d without indices."""
+    from gradflow.nn.conv import MaxPool2d
+    from gradflow.nn.layers import ReLU
+
+    return (type(first) is ReLU and type(second) is MaxPool2d and not second.return_indices
+            and not _has_hooks(first) and not _has_hooks(second))
+
+
+def _has_hooks(module: Module) -> bool:
+    return bool(module._forward_pre_hooks or module._forward_hooks or module._backward_hooks
+                or module._backward_pre_hooks)
+
+
 def _index(i: int, length: int, kind: str) -> int:
     if not -length <= i < length:
         raise IndexError(f"{kind} index {i} is out of range for {length} modules")
@@ -36,8 +50,20 @@ class Sequential(Module):
                 self.add_module(str(i), module)
 
     def forward(self, x):
-        for module in self._modules.values():
+        modules = tuple(self._modules.values())
+        i, count = 0, len(modules)
+        while i < count:
+            module = modules[i]
+            if i + 1 < count and _pool_after_relu(module, modules[i + 1]):
+                # NOTE: max-pooling commutes with ReLU (a non-decreasing function), so
+                # pooling first gives the same values and gradients, bit for bit, while
+                # ReLU and its backward run over a quarter of the elements (a 2x2 pool).
+                # Only plain layers are swapped: a hook would see other shapes.
+                x = module(modules[i + 1](x))
+                i += 2
+                continue
             x = module(x)
+            i += 1
         return x
 
     def __len__(self) -> int:

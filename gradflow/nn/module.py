@@ -330,7 +330,7 @@ class Module:
 
         Example:
             >>> layer = nn.Linear(2, 2)
-            >>> handle = layer.register_forward_hook(lambda m, args, out: out * 0.0)
+            >>> handle = layer.register_forward_hook(lambda m, args, out: gf.zeros_like(out))
             >>> layer(gf.ones(1, 2)).tolist()
             [[0.0, 0.0]]
         """

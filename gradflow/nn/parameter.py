@@ -34,7 +34,7 @@ class Parameter(Tensor):
         self.grad = None
         self.requires_grad = False
         self.creator = None
-        self._version = 0
+        self._counter = data._memory_version()  # the memory is shared, so is its version
         self._hooks = None
         if requires_grad:
             self.requires_grad_(True)

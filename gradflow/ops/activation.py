@@ -8,6 +8,7 @@ from gradflow.tensor import Tensor
 
 
 class Softmax(Function):
+    params = ("dim",)
     saves_output = True
 
     def forward(self, x):
@@ -25,6 +26,7 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    params = ("dim",)
     saves_output = True
 
     def forward(self, x):

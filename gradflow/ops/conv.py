@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from gradflow.autograd.function import Function
 from gradflow.autograd.grad_mode import state as _grad_state
-from gradflow.backends.generic import conv_output_hw
+from gradflow.backends.geometry import conv_output_hw
 from gradflow.errors import ConfigError, DTypeError, ShapeError
 from gradflow.tensor import Tensor
 
@@ -24,8 +24,9 @@ class Conv2d(Function):
     """out = cross-correlation(x, weight) + bias. Saves x and weight, and the im2col
     columns of x when the weight needs a gradient (released after backward)."""
 
-    saves_inputs = True
-    columns = None
+    params = ("stride", "padding", "dilation", "groups", "keep_columns")
+    saved = ("columns",)
+    grad_reads = ((1,), (0,), ())  # x's gradient reads the weight, the weight's reads x
 
     def forward(self, x, weight, bias):
         out, self.columns = self.backend.conv2d_forward(
@@ -57,17 +58,16 @@ class Conv2d(Function):
         return grad_x, grad_w, grad_b
 
     def release(self) -> None:
-        # NOTE: read before the base class clears the node's attributes
-        columns, backend = self.columns, self.__dict__.get("backend")
+        if self.columns is not None:
+            self.backend.recycle(self.columns)
         super().release()
-        if columns is not None:
-            backend.recycle(columns)
 
 
 class Conv2dBackwardInput(Function):
     """d(loss)/d(x) of conv2d from (grad, weight): linear in each."""
 
-    saves_inputs = True
+    params = ("input_shape", "stride", "padding", "dilation", "groups", "grad_columns")
+    grad_reads = ((1,), (0,))
 
     def forward(self, grad, weight):
         out = self.backend.conv2d_backward_input(
@@ -92,7 +92,9 @@ class Conv2dBackwardInput(Function):
 class Conv2dBackwardWeight(Function):
     """d(loss)/d(weight) of conv2d from (x, grad): linear in each."""
 
-    saves_inputs = True
+    params = ("weight_shape", "stride", "padding", "dilation", "groups", "columns",
+              "grad_columns")
+    grad_reads = ((1,), (0,))
 
     def forward(self, x, grad):
         out = self.backend.conv2d_backward_weight(
@@ -117,6 +119,8 @@ class Conv2dBackwardWeight(Function):
 class Conv2dBackwardBias(Function):
     """d(loss)/d(bias) of conv2d: grad (N, O, Ho, Wo) summed to (O,); its adjoint
     broadcasts back."""
+
+    saved = ("grad_shape",)
 
     def forward(self, grad):
         self.grad_shape = tuple(grad.shape)
@@ -250,10 +254,11 @@ def _positive_int(value, name: str, op: str) -> int:
 
 
 class MaxPool2d(Function):
-    """Window maxima; saves the winning offset of each window (not the input)."""
+    """Window maxima; saves the winning offset of each window (not the input).
+    `index_sink`, a list or None, receives the offsets (for return_indices)."""
 
-    index = None
-    index_sink = None  # a list that receives the offsets (for return_indices)
+    params = ("kernel", "stride", "padding", "dilation", "index_sink", "keep_index")
+    saved = ("index", "input_shape")
 
     def forward(self, x):
         if not self.keep_index:  # no gradient and no indices wanted: the maxima alone
@@ -273,6 +278,8 @@ class MaxPool2d(Function):
 class MaxPool2dScatter(Function):
     """max_pool2d's gradient: each window's gradient goes to its winner."""
 
+    params = ("index", "input_shape", "kernel", "stride", "padding", "dilation")
+
     def forward(self, grad):
         return self.backend.max_pool2d_backward(grad, self.index, self.input_shape, self.kernel,
                                                 self.stride, self.padding, self.dilation)
@@ -283,6 +290,8 @@ class MaxPool2dScatter(Function):
 
 class MaxPool2dGather(Function):
     """The adjoint of the scatter: the value at each window's winner."""
+
+    params = MaxPool2dScatter.params
 
     def forward(self, values):
         return self.backend.max_pool2d_gather(values, self.index, self.kernel, self.stride,
@@ -359,6 +368,9 @@ def _flat_indices(backend, index, input_shape, kernel, stride, padding, dilation
 class AvgPool2d(Function):
     """Window means (linear: nothing saved but the geometry)."""
 
+    params = ("kernel", "stride", "padding", "divisors")
+    saved = ("input_shape",)
+
     def forward(self, x):
         self.input_shape = tuple(x.shape)
         return self.backend.avg_pool2d_forward(x, self.kernel, self.stride, self.padding,
@@ -370,6 +382,8 @@ class AvgPool2d(Function):
 
 class AvgPool2dBackward(Function):
     """avg_pool2d's gradient: each window's gradient / divisor spread over the window."""
+
+    params = ("input_shape", "kernel", "stride", "padding", "divisors")
 
     def forward(self, grad):
         return self.backend.avg_pool2d_backward(grad, self.input_shape, self.kernel, self.stride,

@@ -10,7 +10,6 @@ import builtins
 import math
 
 from gradflow.autograd.function import Function, mismatch_error
-from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.errors import ConfigError, DTypeError
 from gradflow.ops._util import as_tensor_like, reraise
 from gradflow.ops.promotion import as_python_scalar, is_scalar, result_type
@@ -29,8 +28,7 @@ class Add(Function):
 
 
 class Mul(Function):
-    saves_inputs = True
-    reads_for = ((1,), (0,))  # a is read only for b's gradient, b only for a's
+    grad_reads = ((1,), (0,))  # a's gradient reads b, b's reads a
 
     def forward(self, a, b):
         return a * b
@@ -38,16 +36,12 @@ class Mul(Function):
     def backward(self, grad):
         a, b = self.inputs
         needs = self.needs_input_grad
-        if not _grad_state.enabled:
-            g, backend = grad.data, self.backend
-            return (Mul.evaluate(backend, g, _data(b)) if needs[0] else None,
-                    Mul.evaluate(backend, g, _data(a)) if needs[1] else None)
-        return (grad * b if needs[0] else None), (grad * a if needs[1] else None)
+        return (Mul.apply(grad, b) if needs[0] else None,
+                Mul.apply(grad, a) if needs[1] else None)
 
 
 class Div(Function):
-    saves_inputs = True
-    reads_for = ((1,), (0, 1))
+    grad_reads = ((1,), (0, 1))
 
     def forward(self, a, b):
         return a / b
@@ -65,9 +59,7 @@ class Neg(Function):
         return -x
 
     def backward(self, grad):
-        if not _grad_state.enabled:
-            return Neg.evaluate(self.backend, grad.data)
-        return -grad
+        return Neg.apply(grad)
 
 
 def _operands(a, b, op: str, *, floating: bool = False):
@@ -96,10 +88,10 @@ def _to(value, dtype, op: str):
         raise DTypeError(f"{op}: {exc}") from None
 
 
-def _binary(cls, a, b, op: str, *, floating: bool = False):
+def _binary(cls, a, b, op: str, *, floating: bool = False, **params):
     a, b = _operands(a, b, op, floating=floating)
     try:
-        return cls.apply(a, b)
+        return cls.apply(a, b, **params)
     except (ValueError, TypeError) as exc:
         raise reraise(op, exc, a, b) from None
 
@@ -341,7 +333,7 @@ class Exp(Function):
 
 
 class Log(Function):
-    saves_inputs = True
+    grad_reads = ((0,),)
 
     def forward(self, x):
         return self.backend.xp.log(x)
@@ -370,7 +362,7 @@ class SqrtOfSquares(Sqrt):
 
 
 class Sin(Function):
-    saves_inputs = True
+    grad_reads = ((0,),)
 
     def forward(self, x):
         return self.backend.xp.sin(x)
@@ -380,7 +372,7 @@ class Sin(Function):
 
 
 class Cos(Function):
-    saves_inputs = True
+    grad_reads = ((0,),)
 
     def forward(self, x):
         return self.backend.xp.cos(x)
@@ -396,16 +388,13 @@ class Tanh(Function):
         return self.backend.xp.tanh(x)
 
     def backward(self, grad):
-        if not _grad_state.enabled:
-            return TanhBackward.evaluate(self.backend, grad.data, self.out_data)
         return TanhBackward.apply(grad, self.output)
 
 
 class TanhBackward(Function):
     """tanh's gradient from its output y, grad * (1 - y * y), as one op."""
 
-    saves_inputs = True
-    reads_for = ((1,), (0, 1))
+    grad_reads = ((1,), (0, 1))  # grad's gradient reads y; y's reads both
 
     def forward(self, grad, y):
         return grad * (1.0 - y * y)
@@ -427,16 +416,13 @@ class Sigmoid(Function):
         return 1.0 / (1.0 + xp.exp(-x))
 
     def backward(self, grad):
-        if not _grad_state.enabled:
-            return SigmoidBackward.evaluate(self.backend, grad.data, self.out_data)
         return SigmoidBackward.apply(grad, self.output)
 
 
 class SigmoidBackward(Function):
     """sigmoid's gradient from its output y, grad * y * (1 - y), as one op."""
 
-    saves_inputs = True
-    reads_for = ((1,), (0, 1))
+    grad_reads = ((1,), (0, 1))  # grad's gradient reads y; y's reads both
 
     def forward(self, grad, y):
         return grad * (y * (1.0 - y))
@@ -456,8 +442,6 @@ class Relu(Function):
 
     def backward(self, grad):
         # NOTE: the derivative at exactly 0 is taken as 0, as PyTorch does.
-        if not _grad_state.enabled:
-            return ReluBackward.evaluate(self.backend, grad.data, self.out_data)
         return ReluBackward.apply(grad, self.out_data)
 
 
@@ -474,7 +458,7 @@ class ReluBackward(Function):
 
 
 class Abs(Function):
-    saves_inputs = True
+    grad_reads = ((0,),)
 
     def forward(self, x):
         return self.backend.xp.abs(x)
@@ -486,7 +470,7 @@ class Abs(Function):
 
 
 class Erf(Function):
-    saves_inputs = True
+    grad_reads = ((0,),)
 
     def forward(self, x):
         # NOTE: the array API has no erf. This is the Chebyshev fit of erfc
@@ -509,7 +493,8 @@ class Erf(Function):
 class Maximum(Function):
     """Elementwise maximum (or minimum, with `low`)."""
 
-    saves_inputs = True
+    params = ("low",)
+    grad_reads = ((0, 1), (0, 1))
 
     def forward(self, a, b):
         xp = self.backend.xp
@@ -529,6 +514,8 @@ class Maximum(Function):
 
 
 class Where(Function):
+    grad_reads = ((), (0,), (0,))  # the condition, read by both gradients
+
     def forward(self, condition, a, b):
         return self.backend.xp.where(condition, a, b)
 
@@ -544,7 +531,8 @@ class Where(Function):
 
 
 class Clamp(Function):
-    saves_inputs = True
+    params = ("low", "high")
+    grad_reads = ((0,),)
 
     def forward(self, x):
         return self.backend.xp.clip(x, self.low, self.high)
@@ -623,14 +611,12 @@ def erf(x: Tensor) -> Tensor:
 
 def maximum(a: Tensor, b) -> Tensor:
     """Elementwise maximum with broadcasting."""
-    a, b = _operands(a, b, "maximum")
-    return Maximum.apply(a, b, low=False)
+    return _binary(Maximum, a, b, "maximum", low=False)
 
 
 def minimum(a: Tensor, b) -> Tensor:
     """Elementwise minimum with broadcasting."""
-    a, b = _operands(a, b, "minimum")
-    return Maximum.apply(a, b, low=True)
+    return _binary(Maximum, a, b, "minimum", low=True)
 
 
 def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
@@ -688,6 +674,9 @@ class Clone(Function):
 
 
 class Cast(Function):
+    params = ("target",)
+    saved = ("source",)
+
     def forward(self, x):
         self.source = x.dtype
         return self.backend.xp.astype(x, self.target)
@@ -698,6 +687,8 @@ class Cast(Function):
 
 class Transfer(Function):
     """Copy to another device; the gradient goes back to the source device."""
+
+    params = ("target",)
 
     def forward(self, x):
         return self.target.from_host(self.backend.to_host(x))

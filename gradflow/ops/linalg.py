@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from gradflow.autograd.function import Function
-from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.errors import ShapeError
 from gradflow.ops._util import promote
 from gradflow.tensor import Tensor
 
 
 class MatMul(Function):
-    saves_inputs = True
-    reads_for = ((1,), (0,))  # a is read only for b's gradient, b only for a's
+    grad_reads = ((1,), (0,))  # a's gradient reads b, b's reads a
 
     def forward(self, a, b):
         return self.backend.xp.matmul(a, b)
@@ -46,8 +44,7 @@ class Linear(Function):
     """x @ weight.T + bias as one op: the weight's gradient comes out in the weight's own
     (out, in) layout, contiguous, rather than as a transposed view."""
 
-    saves_inputs = True
-    reads_for = ((1,), (0,), ())
+    grad_reads = ((1,), (0,), ())  # x's gradient reads the weight, the weight's reads x
 
     def forward(self, x, weight, bias):
         xp = self.backend.xp
@@ -65,8 +62,6 @@ class Linear(Function):
 
         x, weight, bias = self.inputs
         needs = self.needs_input_grad
-        if not _grad_state.enabled:  # nothing recorded: the same products on arrays
-            return _linear_grads(self.backend, grad.data, x.data, weight.data, needs)
         grad_x = matmul(grad, weight) if needs[0] else None
         grad_w = grad_b = None
         if needs[1]:
@@ -75,22 +70,6 @@ class Linear(Function):
         if needs[2]:
             grad_b = total(grad, tuple(range(grad.ndim - 1))) if grad.ndim > 1 else grad
         return grad_x, grad_w, grad_b
-
-
-def _linear_grads(backend, grad, x, weight, needs):
-    """Linear.backward's gradients as Tensors, computed on arrays (nothing recorded)."""
-    xp = backend.xp
-    wrap = Tensor._wrap
-    grad_x = wrap(xp.matmul(grad, weight), backend) if needs[0] else None
-    grad_w = grad_b = None
-    if needs[1]:
-        rows = xp.reshape(grad, (-1, weight.shape[0]))
-        grad_w = wrap(xp.matmul(xp.permute_dims(rows, (1, 0)),
-                                xp.reshape(x, (-1, weight.shape[1]))), backend)
-    if needs[2]:
-        lead = tuple(range(grad.ndim - 1))
-        grad_b = wrap(xp.sum(grad, axis=lead) if lead else grad, backend)
-    return grad_x, grad_w, grad_b
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

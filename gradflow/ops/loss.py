@@ -21,8 +21,9 @@ class SoftmaxCrossEntropy(Function):
     or "none"), label_smoothing.
     """
 
-    saves_inputs = True
-    reads_for = ((0,), ())
+    params = ("weight", "ignore_index", "reduction", "label_smoothing")
+    saved = ("probs", "onehot", "mask", "row_weight", "denominator")
+    grad_reads = ((0,), ())  # under create_graph the softmax is recomputed from the logits
 
     def forward(self, rows, labels):
         xp = self.backend.xp
@@ -55,18 +56,23 @@ class SoftmaxCrossEntropy(Function):
         return xp.sum(loss) / self.denominator
 
     def backward(self, grad):
-        backend = self.backend
-        if _grad_state.enabled:  # create_graph: the same expression, recorded
-            from gradflow.ops.activation import softmax
+        from gradflow.ops.shape import reshape
 
-            def const(array):
-                return Tensor._wrap(array, backend)
+        backend = self.backend
+
+        def const(array):
+            return Tensor._wrap(array, backend)
+
+        # NOTE: the probabilities saved by forward are constants; when a graph of the
+        # gradient is built they are recomputed from the logits so second derivatives flow.
+        if _grad_state.enabled:
+            from gradflow.ops.activation import softmax
 
             probs = softmax(self.inputs[0], 1)
         else:
-            probs, grad, const = self.probs, grad.data, _identity
+            probs = const(self.probs)
         if self.reduction == "none":
-            per_row = grad[:, None]
+            per_row = reshape(grad, (-1, 1))
         elif self.reduction == "sum":
             per_row = grad
         else:
@@ -75,22 +81,15 @@ class SoftmaxCrossEntropy(Function):
         rows_grad = (probs - const(self.onehot)) * const(
             (self.row_weight * (1.0 - smoothing))[:, None])
         if smoothing > 0.0:
-            xp = backend.xp
             classes = self.onehot.shape[1]
             weight = self.weight
             coef = const((self.mask * (smoothing / classes))[:, None])
             if weight is None:
                 rows_grad = rows_grad + (probs * float(classes) - 1.0) * coef
             else:
-                rows_grad = rows_grad + (probs * const(xp.sum(weight)) - const(weight)) * coef
-        rows_grad = rows_grad * per_row
-        if not isinstance(rows_grad, Tensor):
-            rows_grad = Tensor._wrap(rows_grad, backend)
-        return rows_grad, None
-
-
-def _identity(array):
-    return array
+                total = const(backend.xp.sum(weight))
+                rows_grad = rows_grad + (probs * total - const(weight)) * coef
+        return rows_grad * per_row, None
 
 
 def softmax_cross_entropy(rows: Tensor, labels: Tensor, weight: Tensor | None,

@@ -7,6 +7,7 @@ import functools
 from collections import namedtuple
 
 from gradflow.autograd.function import Function
+from gradflow.autograd.sum_to import sum_to  # noqa: F401 - gf.sum_to, x.sum_to()
 from gradflow.errors import ConfigError
 from gradflow.ops._util import normalize_dims
 from gradflow.tensor import Tensor
@@ -49,8 +50,11 @@ def _keepdim_shape(shape, dims) -> tuple[int, ...]:
 
 
 class Sum(Function):
+    params = ("dims", "keepdim")
+    saved = ("in_shape",)
+
     def forward(self, x):
-        self.in_shape = x.shape
+        self.in_shape = tuple(x.shape)
         return self.backend.xp.sum(x, axis=self.dims, keepdims=self.keepdim)
 
     def backward(self, grad):
@@ -61,30 +65,12 @@ class Sum(Function):
         return broadcast_to(grad, self.in_shape)
 
 
-class SumTo(Function):
-    """Sum a broadcast gradient back to `shape`: the engine's one shared reduction."""
-
-    def forward(self, x):
-        self.in_shape = x.shape
-        xp = self.backend.xp
-        lead = x.ndim - len(self.shape)
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, s in enumerate(self.shape) if s == 1 and x.shape[lead + i] != 1
-        )
-        out = xp.sum(x, axis=axes, keepdims=True) if axes else x
-        return xp.reshape(out, self.shape)
-
-    def backward(self, grad):
-        from gradflow.ops.shape import broadcast_to
-
-        return broadcast_to(grad, self.in_shape)
-
-
 class Max(Function):
     """The largest (or with `low`, the smallest) value over `dims`: computed directly, never
     by negation (the smallest int32 has no negative), on bools as any/all."""
 
-    saves_inputs = True
+    params = ("dims", "keepdim", "low")
+    grad_reads = ((0,),)
     saves_output = True
 
     def forward(self, x):
@@ -106,14 +92,6 @@ class Max(Function):
         mask = xp.astype(x == top, x.dtype)
         share = mask / xp.sum(mask, axis=self.dims, keepdims=True)
         return reshape(grad, shape) * Tensor._wrap(share, self.backend)
-
-
-def sum_to(x: Tensor, shape) -> Tensor:
-    """Sum `x` over broadcast dimensions so that it has `shape`."""
-    shape = tuple(shape)
-    if tuple(x.data.shape) == shape:
-        return x
-    return SumTo.apply(x, shape=shape)
 
 
 @dim_aliases

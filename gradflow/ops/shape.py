@@ -5,23 +5,30 @@ from __future__ import annotations
 import builtins
 
 from gradflow.autograd.function import Function
+from gradflow.autograd.sum_to import BroadcastTo
 from gradflow.errors import ConfigError, IndexingError, ShapeError
 from gradflow.ops._util import broadcast_shapes, normalize_dim
 from gradflow.tensor import Tensor
 
 
 class Reshape(Function):
+    params = ("shape",)
+    saved = ("in_shape",)
     is_view = True
 
     def forward(self, x):
-        self.in_shape = x.shape
+        self.in_shape = tuple(x.shape)
         return self.backend.xp.reshape(x, self.shape)
 
     def backward(self, grad):
         return reshape(grad, self.in_shape)
 
+    def unview(self, base, value):
+        return reshape(value, self.in_shape)
+
 
 class Permute(Function):
+    params = ("dims",)
     is_view = True
 
     def forward(self, x):
@@ -33,32 +40,32 @@ class Permute(Function):
             inverse[d] = i
         return permute(grad, tuple(inverse))
 
-
-class BroadcastTo(Function):
-    is_view = True
-
-    def forward(self, x):
-        return self.backend.xp.broadcast_to(x, self.shape)
-
-    def backward(self, grad):
-        return grad  # the engine's sum_to reduces it back to the input's shape
+    def unview(self, base, value):
+        return self.backward(value)
 
 
 class GetItem(Function):
     """Basic indexing: ints, slices, None and Ellipsis."""
 
+    params = ("key",)
+    saved = ("in_shape",)
     is_view = True
 
     def forward(self, x):
-        self.in_shape = x.shape
+        self.in_shape = tuple(x.shape)
         return x[self.key]
 
     def backward(self, grad):
         return PutBasic.apply(grad, key=self.key, shape=self.in_shape)
 
+    def unview(self, base, value):
+        return IndexPut.apply(base, value, key=self.key)
+
 
 class PutBasic(Function):
     """Zeros of `shape` with the gradient written at `key` (GetItem's backward)."""
+
+    params = ("key", "shape")
 
     def forward(self, grad):
         out = self.backend.xp.zeros(self.shape, dtype=grad.dtype, device=self.backend.device)
@@ -72,9 +79,13 @@ class PutBasic(Function):
 class Take(Function):
     """Rows of x (flattened over its first `lead` dims) at a flat index; advanced indexing."""
 
+    params = ("lead",)
+    saved = ("in_shape",)
+    grad_reads = ((1,), ())  # x's gradient reads the index
+
     def forward(self, x, index):
         xp = self.backend.xp
-        self.in_shape = x.shape
+        self.in_shape = tuple(x.shape)
         rows = xp.reshape(x, (-1, *x.shape[self.lead:]))
         out = xp.take(rows, xp.reshape(index, (-1,)), axis=0)
         return xp.reshape(out, (*index.shape, *x.shape[self.lead:]))
@@ -85,6 +96,9 @@ class Take(Function):
 
 class IndexAdd(Function):
     """Scatter-add of rows into zeros of `shape` (Take's backward); deterministic."""
+
+    params = ("shape", "lead")
+    grad_reads = ((1,), ())  # grad's gradient reads the index
 
     def forward(self, grad, index):
         rest = self.shape[self.lead:]
@@ -104,6 +118,8 @@ class IndexAdd(Function):
 class IndexPut(Function):
     """x with `value` written at `key` (basic key or boolean mask): out-of-place setitem."""
 
+    params = ("key",)
+
     def forward(self, x, value):
         out = self.backend.xp.asarray(x, copy=True)
         out[self.key] = value
@@ -117,6 +133,9 @@ class IndexPut(Function):
 
 
 class Cat(Function):
+    params = ("dim",)
+    saved = ("sizes",)
+
     def forward(self, *arrays):
         self.sizes = [a.shape[self.dim] for a in arrays]
         return self.backend.xp.concat(arrays, axis=self.dim)
@@ -137,6 +156,9 @@ class Cat(Function):
 
 class Pad(Function):
     """Constant padding; `widths` holds (before, after) per dimension."""
+
+    params = ("widths", "value")
+    saved = ("key",)
 
     def forward(self, x):
         xp = self.backend.xp

@@ -42,14 +42,13 @@ class Adagrad(Optimizer):
     def _state_keys(self, group: dict) -> tuple[str, ...]:
         return ("step", "sum")
 
-    def _update(self, param, grad, state, o):
+    def _update(self, param, grad, state, options):
         if not state:
             state["step"] = 0
             state["sum"] = Tensor._wrap(
-                self._buffer(param, o["initial_accumulator_value"]), param.backend)
+                self._buffer(param, options["initial_accumulator_value"]), param.backend)
         state["step"] += 1
         total = state["sum"]
         data, total.data = param.backend.adagrad_step(
-            param.data, grad, total.data, state["step"], o["lr"], o["lr_decay"],
-            o["weight_decay"], o["eps"], o["maximize"])
+            param.data, grad, total.data, state["step"], options)
         return data

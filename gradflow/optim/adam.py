@@ -38,7 +38,12 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict) -> None:
-        super()._check_group(group)
+        self._check_moments(group)
+        self._bool(group, "amsgrad")
+
+    def _check_moments(self, group: dict) -> None:
+        """lr, betas, eps, weight_decay and maximize: the options of the Adam family."""
+        Optimizer._check_group(self, group)
         betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ConfigError(f"{self._name}: invalid betas={betas!r}; expected a pair "
@@ -48,26 +53,28 @@ class Adam(Optimizer):
             for i, b in enumerate(betas))
         group["eps"] = self._float(group, "eps")
         group["weight_decay"] = self._float(group, "weight_decay")
-        self._bool(group, "amsgrad")
         self._bool(group, "maximize")
 
     def _state_keys(self, group: dict) -> tuple[str, ...]:
         keys = ("step", "exp_avg", "exp_avg_sq")
         return keys + ("max_exp_avg_sq",) if group["amsgrad"] else keys
 
-    def _update(self, param, grad, state, o):
+    def _step_options(self, group: dict) -> dict:
+        options = super()._step_options(group)
+        options["decoupled_weight_decay"] = self._decoupled
+        return options
+
+    def _update(self, param, grad, state, options):
         if not state:
             state["step"] = 0
-            for key in self._state_keys(o)[1:]:
+            for key in self._state_keys(options)[1:]:
                 state[key] = Tensor._wrap(self._buffer(param), param.backend)
         state["step"] += 1
-        beta1, beta2 = o["betas"]
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         max_sq = state.get("max_exp_avg_sq")
         data, exp_avg.data, exp_avg_sq.data, max_data = param.backend.adam_step(
             param.data, grad, exp_avg.data, exp_avg_sq.data,
-            None if max_sq is None else max_sq.data, state["step"], o["lr"], beta1, beta2,
-            o["eps"], o["weight_decay"], o["amsgrad"], o["maximize"], self._decoupled)
+            None if max_sq is None else max_sq.data, state["step"], options)
         if max_sq is not None:
             max_sq.data = max_data
         return data

@@ -8,8 +8,10 @@ on one optimizer.
 
 from __future__ import annotations
 
+import bisect
 import math
 import numbers
+import types
 from collections import Counter
 
 from gradflow.errors import ConfigError, StateDictError
@@ -82,7 +84,11 @@ class _StateMixin:
         if problem is not None:
             raise StateDictError(f"{type(self).__name__}.load_state_dict: state_dict"
                                  f"{problem[0]}: {problem[1]}")
-        self.__dict__.update(state_dict)
+        self._apply_state(dict(state_dict))
+
+    def _apply_state(self, state: dict) -> None:
+        """Take a checked state (subclasses restore what state_dict() left out)."""
+        self.__dict__.update(state)
 
     def state_dict_problem(self, state_dict) -> tuple[str, str] | None:
         """The first field of state_dict unlike this scheduler's own, as (field, problem).
@@ -137,18 +143,42 @@ class LRScheduler(_StateMixin):
                                   "'initial_lr' in every param group")
         self.base_lrs = [float(g["initial_lr"]) for g in optimizer.param_groups]
         self.last_epoch = last_epoch
+        self._initial_step()
+
+    _is_initial = False  # True during the step that construction takes
+
+    def _initial_step(self) -> None:
         self._step_count = 0
-        self.step()
+        self._is_initial = True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
 
     def get_lr(self) -> list[float]:
         """The lr of each group for epoch `last_epoch`, from the current ones."""
         raise NotImplementedError
 
+    def _closed_form(self) -> list[float] | None:
+        """The lr of each group at epoch `last_epoch` from the base lrs alone (None: no form)."""
+        return None
+
     def step(self) -> None:
         """Advance one epoch (or batch) and update each group's lr."""
         self._step_count += 1
-        self.last_epoch += 1
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+        self._update_lr()
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        """Next epoch's lrs from get_lr, or jump to `epoch` (the closed form where there is one)."""
+        if epoch is None:
+            self.last_epoch += 1
+            values = self.get_lr()
+        else:
+            self.last_epoch = epoch
+            values = self._closed_form()
+            if values is None:
+                values = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = float(lr)
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
@@ -180,6 +210,10 @@ class StepLR(LRScheduler):
             return self._current()
         return [lr * self.gamma for lr in self._current()]
 
+    def _closed_form(self) -> list[float]:
+        return [base * self.gamma ** (self.last_epoch // self.step_size)
+                for base in self.base_lrs]
+
 
 class MultiStepLR(LRScheduler):
     """Multiply the lr by `gamma` at each milestone epoch.
@@ -206,6 +240,10 @@ class MultiStepLR(LRScheduler):
             return self._current()
         return [lr * self.gamma**times for lr in self._current()]
 
+    def _closed_form(self) -> list[float]:
+        cuts = bisect.bisect_right(sorted(self.milestones.elements()), self.last_epoch)
+        return [base * self.gamma ** cuts for base in self.base_lrs]
+
 
 class ExponentialLR(LRScheduler):
     """Multiply the lr by `gamma` every epoch.
@@ -227,6 +265,9 @@ class ExponentialLR(LRScheduler):
         if self.last_epoch == 0:
             return self._current()
         return [lr * self.gamma for lr in self._current()]
+
+    def _closed_form(self) -> list[float]:
+        return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -263,6 +304,11 @@ class CosineAnnealingLR(LRScheduler):
         ratio = (1 + math.cos(math.pi * t / period)) / (1 + math.cos(math.pi * (t - 1) / period))
         return [low + (lr - low) * ratio for lr in self._current()]
 
+    def _closed_form(self) -> list[float]:
+        return [self.eta_min + (base - self.eta_min)
+                * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+                for base in self.base_lrs]
+
 
 class LinearLR(LRScheduler):
     """Scale the lr linearly from `start_factor` to `end_factor` over `total_iters` epochs.
@@ -294,6 +340,11 @@ class LinearLR(LRScheduler):
             return self._current()
         factor = 1 + (end - start) / (self.total_iters * start + (t - 1) * (end - start))
         return [lr * factor for lr in self._current()]
+
+    def _closed_form(self) -> list[float]:
+        start, end = self.start_factor, self.end_factor
+        return [base * (start + (end - start) * min(self.total_iters, self.last_epoch)
+                        / self.total_iters) for base in self.base_lrs]
 
 
 class OneCycleLR(LRScheduler):
@@ -401,6 +452,434 @@ class OneCycleLR(LRScheduler):
         return lrs
 
 
+def _lambdas(owner: str, lr_lambda, optimizer: Optimizer) -> list:
+    n = len(optimizer.param_groups)
+    lambdas = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
+    if len(lambdas) != n:
+        raise ConfigError(f"{owner}: {len(lambdas)} lr_lambda functions for {n} param groups")
+    for fn in lambdas:
+        if not callable(fn):
+            raise ConfigError(f"{owner}: lr_lambda must be a function of the epoch, got "
+                              f"{type(fn).__name__}")
+    return lambdas
+
+
+class _LambdaState:
+    """State dicts without the lr_lambda functions (as PyTorch: a callable object's __dict__
+    is kept, a plain function is not)."""
+
+    def state_dict(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
+        state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else dict(vars(fn))
+                               for fn in self.lr_lambdas]
+        return state
+
+    def _apply_state(self, state: dict) -> None:
+        saved = state.pop("lr_lambdas", [None] * len(self.lr_lambdas))
+        self.__dict__.update(state)
+        for fn, attributes in zip(self.lr_lambdas, saved):
+            if attributes is not None:
+                vars(fn).update(attributes)
+
+
+class LambdaLR(_LambdaState, LRScheduler):
+    """Set each group's lr to its initial lr times `lr_lambda(epoch)`.
+
+    Args:
+        optimizer: the optimizer.
+        lr_lambda: a function of the epoch index, or one per param group.
+        last_epoch: the last epoch's index when resuming (-1 to start).
+
+    Example:
+        >>> sched = LambdaLR(opt, lambda epoch: 0.95 ** epoch)
+    """
+
+    def __init__(self, optimizer: Optimizer, lr_lambda, last_epoch: int = -1):
+        self.lr_lambdas = _lambdas("LambdaLR", lr_lambda, optimizer)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [base * fn(self.last_epoch) for fn, base in zip(self.lr_lambdas, self.base_lrs)]
+
+
+class MultiplicativeLR(_LambdaState, LRScheduler):
+    """Multiply each group's lr by `lr_lambda(epoch)` every epoch after the first.
+
+    Args:
+        optimizer: the optimizer.
+        lr_lambda: a function of the epoch index giving the factor, or one per param group.
+        last_epoch: the last epoch's index when resuming (-1 to start).
+
+    Example:
+        >>> sched = MultiplicativeLR(opt, lambda epoch: 0.95)
+    """
+
+    def __init__(self, optimizer: Optimizer, lr_lambda, last_epoch: int = -1):
+        self.lr_lambdas = _lambdas("MultiplicativeLR", lr_lambda, optimizer)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        if self._is_initial:
+            return self._current()
+        return [lr * fn(self.last_epoch) for fn, lr in zip(self.lr_lambdas, self._current())]
+
+
+class ConstantLR(LRScheduler):
+    """Scale the lr by `factor` for the first `total_iters` epochs, then restore it.
+
+    Args:
+        optimizer: the optimizer.
+        factor: the multiplier while it lasts, in [0, 1].
+        total_iters: epochs it lasts.
+        last_epoch: the last epoch's index when resuming (-1 to start).
+
+    Example:
+        >>> sched = ConstantLR(opt, factor=0.5, total_iters=4)   # half the lr for 4 epochs
+    """
+
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5,
+                 last_epoch: int = -1):
+        self.factor = _number("ConstantLR", "factor", factor, 0.0, 1.0)
+        self.total_iters = _count("ConstantLR", "total_iters", total_iters, 0)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in self._current()]
+        if self.last_epoch != self.total_iters:
+            return self._current()
+        return [lr * (1.0 / self.factor) for lr in self._current()]
+
+    def _closed_form(self) -> list[float]:
+        ended = self.last_epoch >= self.total_iters
+        return [base * (self.factor + ended * (1 - self.factor)) for base in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """Decay the lr as (1 - epoch / total_iters) ** power, reaching 0 at total_iters.
+
+    Args:
+        optimizer: the optimizer.
+        total_iters: epochs of the decay.
+        power: the polynomial's power.
+        last_epoch: the last epoch's index when resuming (-1 to start).
+
+    Example:
+        >>> sched = PolynomialLR(opt, total_iters=10, power=2.0)
+    """
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0,
+                 last_epoch: int = -1):
+        self.total_iters = _count("PolynomialLR", "total_iters", total_iters)
+        self.power = _number("PolynomialLR", "power", power, 0.0)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        t, total = self.last_epoch, self.total_iters
+        if self._is_initial or t > total:
+            return self._current()
+        factor = ((1.0 - t / total) / (1.0 - (t - 1) / total)) ** self.power
+        return [lr * factor for lr in self._current()]
+
+    def _closed_form(self) -> list[float]:
+        done = min(self.total_iters, self.last_epoch) / self.total_iters
+        return [base * (1.0 - done) ** self.power for base in self.base_lrs]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """Cosine annealing from the initial lr to eta_min, restarting every T_i epochs (SGDR).
+
+    The first period is T_0 epochs, each next one T_mult times longer. `step(epoch)` also
+    takes a fractional epoch (e.g. epoch + batch / batches) to anneal within an epoch.
+
+    Args:
+        optimizer: the optimizer.
+        T_0: epochs of the first period.
+        T_mult: growth factor of the period (an int >= 1).
+        eta_min: the lowest lr.
+        last_epoch: the last epoch's index when resuming (-1 to start).
+
+    Example:
+        >>> sched = CosineAnnealingWarmRestarts(opt, T_0=10, T_mult=2)
+    """
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
+                 last_epoch: int = -1):
+        name = "CosineAnnealingWarmRestarts"
+        self.T_0 = self.T_i = _count(name, "T_0", T_0)
+        self.T_mult = _count(name, "T_mult", T_mult)
+        self.eta_min = _number(name, "eta_min", eta_min, 0.0)
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [self.eta_min + (base - self.eta_min)
+                * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2 for base in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        """Advance one epoch, or go to `epoch` (fractional allowed)."""
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur += 1
+            if self.T_cur >= self.T_i:
+                self.T_cur %= self.T_i
+                self.T_i *= self.T_mult
+        else:
+            _number("CosineAnnealingWarmRestarts", "epoch", epoch, 0.0)  # int stays int
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:
+                    n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult ** n
+            else:
+                self.T_i, self.T_cur = self.T_0, epoch
+        self._step_count += 1
+        self.last_epoch = math.floor(epoch)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = float(lr)
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+
+class CyclicLR(LRScheduler):
+    """Cycle the lr between base_lr and max_lr (triangular, triangular2 or exp_range).
+
+    Step it once per batch. Momentum (or Adam's beta1) cycles the opposite way between
+    max_momentum and base_momentum unless cycle_momentum=False.
+
+    Args:
+        optimizer: the optimizer.
+        base_lr, max_lr: the lr range, one value or one per group.
+        step_size_up: steps from base_lr up to max_lr.
+        step_size_down: steps back down (default: step_size_up).
+        mode: "triangular", "triangular2" (the amplitude halves each cycle) or "exp_range"
+            (it shrinks by gamma ** step).
+        gamma: the exp_range factor.
+        scale_fn: your own amplitude function of the cycle (or step) instead of mode.
+        scale_mode: "cycle" or "iterations": what scale_fn is given.
+        cycle_momentum, base_momentum, max_momentum: the momentum cycle.
+        last_epoch: the last step's index when resuming (-1 to start).
+
+    Example:
+        >>> sched = CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=500)
+    """
+
+    def __init__(self, optimizer: Optimizer, base_lr, max_lr, step_size_up: int = 2000,
+                 step_size_down: int | None = None, mode: str = "triangular",
+                 gamma: float = 1.0, scale_fn=None, scale_mode: str = "cycle",
+                 cycle_momentum: bool = True, base_momentum=0.8, max_momentum=0.9,
+                 last_epoch: int = -1):
+        name = "CyclicLR"
+        if not isinstance(optimizer, Optimizer):
+            raise ConfigError(f"{name}: expected a gradflow Optimizer, got "
+                              f"{type(optimizer).__name__}")
+        base_lrs = _per_group(name, "base_lr", base_lr, optimizer, low=0.0)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.max_lrs = _per_group(name, "max_lr", max_lr, optimizer, low=0.0)
+        up = float(_count(name, "step_size_up", step_size_up))
+        down = float(_count(name, "step_size_down", step_size_down)) \
+            if step_size_down is not None else up
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
+            raise ConfigError(f"{name}: mode must be 'triangular', 'triangular2' or "
+                              f"'exp_range' (or give scale_fn), not {mode!r}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ConfigError(f"{name}: scale_mode must be 'cycle' or 'iterations', not "
+                              f"{scale_mode!r}")
+        if scale_fn is not None and not callable(scale_fn):
+            raise ConfigError(f"{name}: scale_fn must be a function, got "
+                              f"{type(scale_fn).__name__}")
+        self.mode, self.gamma = mode, _number(name, "gamma", gamma, 0.0)
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode if scale_fn is not None else (
+            "iterations" if mode == "exp_range" else "cycle")
+        self.cycle_momentum = bool(cycle_momentum)
+        if self.cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ConfigError(f"{name}: cycle_momentum=True, but {type(optimizer).__name__}"
+                                  " has no momentum or betas; pass cycle_momentum=False")
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group(name, "base_momentum", base_momentum, optimizer,
+                                             low=0.0)
+            self.max_momentums = _per_group(name, "max_momentum", max_momentum, optimizer,
+                                            low=0.0)
+            if last_epoch == -1:
+                for high, low, group in zip(self.max_momentums, self.base_momentums,
+                                            optimizer.param_groups):
+                    self._set_momentum(group, high)
+                    group["max_momentum"], group["base_momentum"] = high, low
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _set_momentum(self, group: dict, value: float) -> None:
+        if self.use_beta1:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group["momentum"] = value
+
+    def scale_fn(self, x: float) -> float:
+        """The amplitude's scale at cycle (or step) x."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def get_lr(self) -> list[float]:
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        if x <= self.step_ratio:
+            scale = x / self.step_ratio
+        else:
+            scale = (x - 1) / (self.step_ratio - 1)
+        amplitude = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [base + (high - base) * scale * amplitude
+               for base, high in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, low, high in zip(self.optimizer.param_groups, self.base_momentums,
+                                        self.max_momentums):
+                self._set_momentum(group, high - (high - low) * scale * amplitude)
+        return lrs
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        fn = state.pop("_scale_fn_custom")
+        state["_scale_fn_custom"] = None if fn is None or isinstance(
+            fn, types.FunctionType) else dict(vars(fn))
+        return state
+
+    def _apply_state(self, state: dict) -> None:
+        attributes = state.pop("_scale_fn_custom", None)
+        self.__dict__.update(state)
+        if attributes is not None and self._scale_fn_custom is not None:
+            vars(self._scale_fn_custom).update(attributes)
+
+
+class _Composite(LRScheduler):
+    """Schedulers made of schedulers (their state nested under "_schedulers"); an
+    LRScheduler for isinstance checks, though its own __init__ takes no first step."""
+
+    def state_dict(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
+        state["_schedulers"] = [s.state_dict() for s in self._schedulers]
+        return state
+
+    def state_dict_problem(self, state_dict) -> tuple[str, str] | None:
+        problem = super().state_dict_problem(state_dict)
+        if problem is not None or "_schedulers" not in state_dict:
+            return problem
+        for index, (child, state) in enumerate(zip(self._schedulers,
+                                                   state_dict["_schedulers"])):
+            problem = child.state_dict_problem(state)
+            if problem is not None:
+                return f"['_schedulers'][{index}]{problem[0]}", problem[1]
+        return None
+
+    def _apply_state(self, state: dict) -> None:
+        children = state.pop("_schedulers", None)
+        self.__dict__.update(state)
+        for child, child_state in zip(self._schedulers, children or []):
+            child.load_state_dict(child_state)
+
+
+def _check_children(owner: str, schedulers, optimizer) -> list:
+    schedulers = list(schedulers)
+    if not schedulers:
+        raise ConfigError(f"{owner}: needs at least one scheduler")
+    for index, scheduler in enumerate(schedulers):
+        if not isinstance(scheduler, LRScheduler):
+            raise ConfigError(f"{owner}: schedulers[{index}] is a {type(scheduler).__name__}; "
+                              "it takes LR schedulers stepped without a metric (not "
+                              "ReduceLROnPlateau)")
+        if scheduler.optimizer is not optimizer:
+            raise ConfigError(f"{owner}: schedulers[{index}] ({type(scheduler).__name__}) "
+                              "belongs to another optimizer")
+    return schedulers
+
+
+class SequentialLR(_Composite):
+    """Run schedulers one after another, switching at the milestone epochs.
+
+    Args:
+        optimizer: the optimizer all the schedulers drive.
+        schedulers: the schedulers, in order.
+        milestones: the epochs at which the next one takes over (one fewer than schedulers).
+        last_epoch: the last epoch's index when resuming (-1 to start).
+
+    Example:
+        >>> warmup = LinearLR(opt, start_factor=0.1, total_iters=5)
+        >>> decay = CosineAnnealingLR(opt, T_max=95)
+        >>> sched = SequentialLR(opt, [warmup, decay], milestones=[5])
+    """
+
+    def __init__(self, optimizer: Optimizer, schedulers, milestones, last_epoch: int = -1):
+        self._schedulers = _check_children("SequentialLR", schedulers, optimizer)
+        milestones = [_count("SequentialLR", "milestones", m, 0) for m in milestones]
+        if len(milestones) != len(self._schedulers) - 1:
+            raise ConfigError(f"SequentialLR: {len(self._schedulers)} schedulers need "
+                              f"{len(self._schedulers) - 1} milestones, got {len(milestones)}")
+        self._milestones = milestones
+        self.optimizer = optimizer
+        self.last_epoch = last_epoch + 1
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        self._undo(self)  # each child took its first step when it was built
+        first = self._schedulers[bisect.bisect_right(milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
+
+    def _undo(self, scheduler) -> None:
+        if hasattr(scheduler, "_schedulers"):
+            for child in scheduler._schedulers:
+                self._undo(child)
+        elif hasattr(scheduler, "last_epoch"):
+            scheduler.last_epoch -= 1
+
+    def step(self) -> None:
+        """Advance one epoch with the scheduler whose turn it is."""
+        self.last_epoch += 1
+        index = bisect.bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[index]
+        if index > 0 and self._milestones[index - 1] == self.last_epoch:
+            scheduler._update_lr(0)
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+
+class ChainedScheduler(_Composite):
+    """Step several schedulers together each epoch (their effects multiply).
+
+    Args:
+        schedulers: the schedulers, stepped in order.
+        optimizer: their optimizer (default: the first one's).
+
+    Example:
+        >>> sched = ChainedScheduler([ConstantLR(opt, 0.5, 4), ExponentialLR(opt, 0.9)])
+    """
+
+    def __init__(self, schedulers, optimizer: Optimizer | None = None):
+        schedulers = list(schedulers)
+        optimizer = optimizer or (schedulers[0].optimizer if schedulers else None)
+        self._schedulers = _check_children("ChainedScheduler", schedulers, optimizer)
+        self.optimizer = optimizer
+        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+    def step(self) -> None:
+        """Step every scheduler once."""
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+
 class ReduceLROnPlateau(_StateMixin):
     """Cut the lr by `factor` when a metric has stopped improving for `patience` epochs.
 
@@ -475,5 +954,7 @@ class ReduceLROnPlateau(_StateMixin):
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
 
-__all__ = ["CosineAnnealingLR", "ExponentialLR", "LRScheduler", "LinearLR", "MultiStepLR",
-           "OneCycleLR", "ReduceLROnPlateau", "StepLR"]
+__all__ = ["ChainedScheduler", "ConstantLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts",
+           "CyclicLR", "ExponentialLR", "LRScheduler", "LambdaLR", "LinearLR", "MultiStepLR",
+           "MultiplicativeLR", "OneCycleLR", "PolynomialLR", "ReduceLROnPlateau",
+           "SequentialLR", "StepLR"]

@@ -30,6 +30,8 @@ class Optimizer:
         state: parameter -> dict of its state tensors (and "step").
     """
 
+    _scalar_state: tuple[str, ...] = ("step",)  # state entries that are numbers, not tensors
+
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
         self.param_groups: list[dict] = []
@@ -171,8 +173,7 @@ class Optimizer:
                         state = self.state[p] = {}
                     else:
                         _follow(p, state)
-                    p.data = self._update(p, grad.data, state, options)
-                    p._version += 1
+                    _assign(p, self._update(p, grad.data, state, options))
         return loss
 
     def _step_options(self, group: dict) -> dict:
@@ -189,6 +190,19 @@ class Optimizer:
                                       f"gradient on {grad.device!r}")
         raise ShapeError(f"{self._name}: a parameter of shape {p.shape} has a gradient of "
                          f"shape {grad.shape}")
+
+    def _new_state(self, param: Tensor, state: dict, group: dict, **scalars) -> None:
+        """Fill an empty state: the scalars given, zero tensors for the other _state_keys."""
+        state.update(scalars)
+        for key in self._state_keys(group):
+            if key not in state:
+                state[key] = Tensor._wrap(self._buffer(param), param.backend)
+
+    @staticmethod
+    def _direction(param, grad, options: dict):
+        """The gradient array negated under maximize, plus weight_decay * param (L2)."""
+        g = -grad if options["maximize"] else grad
+        return g + options["weight_decay"] * param.data if options["weight_decay"] != 0 else g
 
     @staticmethod
     def _buffer(param: Tensor, value: float = 0.0):
@@ -321,11 +335,10 @@ class Optimizer:
             if not isinstance(entries, dict):
                 return field, f"expected a dict of state entries, got {type(entries).__name__}"
             for key, value in entries.items():
-                if key == "step":
-                    step = _step_value(value)
-                    if step is None:
-                        return f"{field}['step']", f"step must be a finite number >= 0, got " \
-                            f"{value!r}"
+                if key in self._scalar_state:
+                    if _step_value(value) is None:
+                        return f"{field}[{key!r}]", f"{key} must be a finite number >= 0, " \
+                            f"got {value!r}"
                 elif not (value is None or isinstance(value, Tensor) or hasattr(value, "shape")):
                     return f"{field}[{key!r}]", f"expected a tensor, got {type(value).__name__}"
         return None
@@ -339,8 +352,9 @@ class Optimizer:
             raise StateDictError(f"{where} lacks {sorted(missing)}")
         loaded = {}
         for key, value in entries.items():
-            if key == "step":
-                loaded[key] = int(_step_value(value))
+            if key in self._scalar_state:
+                number = _step_value(value)
+                loaded[key] = int(number) if key == "step" else number
                 continue
             if value is None:
                 loaded[key] = None
@@ -351,6 +365,16 @@ class Optimizer:
                                      f"{p.shape}")
             loaded[key] = tensor(value, dtype=p.dtype, device=p.device)
         return loaded
+
+
+def _assign(p: Tensor, data) -> None:
+    """Make `data` the parameter's value: in place where the backend allows (views and the
+    arrays that others hold see it), else by rebinding; the version counter moves either way."""
+    if data is not p.data and p.backend.inplace and data.shape == p.data.shape:
+        p.data[...] = data
+    else:
+        p.data = data
+    p._version += 1
 
 
 def _step_value(value) -> float | None:

@@ -49,18 +49,17 @@ class RMSprop(Optimizer):
             keys += ("momentum_buffer",)
         return keys + ("grad_avg",) if group["centered"] else keys
 
-    def _update(self, param, grad, state, o):
+    def _update(self, param, grad, state, options):
         if not state:
             state["step"] = 0
-            for key in self._state_keys(o)[1:]:
+            for key in self._state_keys(options)[1:]:
                 state[key] = Tensor._wrap(self._buffer(param), param.backend)
         state["step"] += 1
         square_avg = state["square_avg"]
         grad_avg, buf = state.get("grad_avg"), state.get("momentum_buffer")
         data, square_avg.data, grad_avg_data, buf_data = param.backend.rmsprop_step(
             param.data, grad, square_avg.data, None if grad_avg is None else grad_avg.data,
-            None if buf is None else buf.data, o["lr"], o["alpha"], o["eps"],
-            o["weight_decay"], o["momentum"], o["centered"], o["maximize"])
+            None if buf is None else buf.data, options)
         if grad_avg is not None:
             grad_avg.data = grad_avg_data
         if buf is not None:

@@ -21,6 +21,8 @@ class SGD(Optimizer):
         weight_decay: L2 penalty added to the gradient.
         nesterov: Nesterov momentum (needs momentum > 0 and dampening 0).
         maximize: ascend instead of descend.
+        foreach: accepted for PyTorch compatibility (None, True or False); gradflow's update
+            is the same either way.
 
     Example:
         >>> opt = gf.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -28,9 +30,11 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None):
         defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
-                    "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize}
+                    "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize,
+                    "foreach": foreach}
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict) -> None:
@@ -39,6 +43,8 @@ class SGD(Optimizer):
             group[option] = self._float(group, option)
         for option in ("nesterov", "maximize"):
             self._bool(group, option)
+        if group["foreach"] is not None:
+            self._bool(group, "foreach")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ConfigError(f"{self._name}: nesterov=True needs momentum > 0 and "
                               f"dampening=0, got momentum={group['momentum']}, "
@@ -47,11 +53,10 @@ class SGD(Optimizer):
     def _state_keys(self, group: dict) -> tuple[str, ...]:
         return ("momentum_buffer",) if group["momentum"] != 0 else ()
 
-    def _update(self, param, grad, state, o):
+    def _update(self, param, grad, state, options):
         buf = state.get("momentum_buffer")
         data, new_buf = param.backend.sgd_step(
-            param.data, grad, None if buf is None else buf.data, o["lr"], o["momentum"],
-            o["dampening"], o["nesterov"], o["weight_decay"], o["maximize"])
+            param.data, grad, None if buf is None else buf.data, options)
         if new_buf is not None:
             if buf is None:
                 state["momentum_buffer"] = param._wrap(new_buf, param.backend)

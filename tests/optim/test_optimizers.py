@@ -15,7 +15,7 @@ from gradflow.tensor import Tensor
 DEVICES = ["cpu", "strict", "strict:device1"]
 SHAPES = [(3, 4), (5,), ()]
 STATE_KEYS = ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "square_avg",
-              "grad_avg", "sum")
+              "grad_avg", "sum", "acc_delta", "exp_inf", "ax")
 
 CASES = [
     ("SGD", {"lr": 0.1}),
@@ -36,10 +36,32 @@ CASES = [
     ("Adagrad", {"lr": 0.1}),
     ("Adagrad", {"lr": 0.1, "lr_decay": 0.05, "weight_decay": 0.1,
                  "initial_accumulator_value": 0.5, "eps": 1e-8}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "maximize": True,
+             "foreach": None}),
+    ("SGD", {"lr": 0.05, "foreach": False}),
+    ("Adadelta", {}),
+    ("Adadelta", {"lr": 0.5, "rho": 0.8, "eps": 1e-5, "weight_decay": 0.1, "maximize": True}),
+    ("Adamax", {}),
+    ("Adamax", {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.05,
+                "maximize": True}),
+    ("NAdam", {}),
+    ("NAdam", {"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.1, "momentum_decay": 0.01}),
+    ("NAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True,
+               "maximize": True}),
+    ("RAdam", {"lr": 0.01}),
+    ("RAdam", {"lr": 0.01, "betas": (0.5, 0.9), "weight_decay": 0.1}),  # rectified from step 6
+    ("RAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True,
+               "maximize": True}),
+    ("ASGD", {"lr": 0.05}),
+    ("ASGD", {"lr": 0.05, "lambd": 0.01, "alpha": 0.5, "t0": 5, "weight_decay": 0.1,
+              "maximize": True}),
 ]
 
 GROUP_CASES = [
     ("SGD", {"lr": 0.1, "momentum": 0.9}, [{}, {"lr": 0.01, "nesterov": True}]),
+    ("NAdam", {"lr": 0.01}, [{"momentum_decay": 0.1}, {"decoupled_weight_decay": True,
+                                                       "weight_decay": 0.1}]),
+    ("ASGD", {"lr": 0.05, "t0": 3}, [{"lambd": 0.1}, {"alpha": 0.9}]),
     ("Adam", {"lr": 0.01}, [{"betas": (0.5, 0.9)}, {"amsgrad": True, "weight_decay": 0.1}]),
     ("RMSprop", {"lr": 0.01}, [{"centered": True}, {"momentum": 0.5, "alpha": 0.5}]),
 ]
@@ -69,6 +91,17 @@ def _run_gradflow(name, options, group_options, device, start, coefs):
 
 
 def _run_torch(torch, name, options, group_options, start, coefs):
+    # NOTE: PyTorch keeps NAdam's mu_product and ASGD's eta and mu as tensors of the default
+    # dtype; gradflow keeps them as Python floats, which a float64 default matches.
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        return _torch_trajectory(torch, name, options, group_options, start, coefs)
+    finally:
+        torch.set_default_dtype(default)
+
+
+def _torch_trajectory(torch, name, options, group_options, start, coefs):
     params = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in start]
     spec = [{"params": params}] if group_options is None else [
         {"params": params[:1], **group_options[0]}, {"params": params[1:], **group_options[1]}]
@@ -122,10 +155,10 @@ KERNEL_CASES = [
                   "weight_decay": 0.0, "maximize": False}, ["momentum_buffer"]),
     ("sgd_step", {"lr": 0.1, "momentum": 0.0, "dampening": 0.0, "nesterov": False,
                   "weight_decay": 0.1, "maximize": False}, [None]),
-    ("adam_step", {"step": 3, "lr": 0.01, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8,
+    ("adam_step", {"step": 3, "lr": 0.01, "betas": (0.9, 0.99), "eps": 1e-8,
                    "weight_decay": 0.1, "amsgrad": True, "maximize": True,
                    "decoupled_weight_decay": False}, ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]),
-    ("adam_step", {"step": 1, "lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+    ("adam_step", {"step": 1, "lr": 0.01, "betas": (0.9, 0.999), "eps": 1e-8,
                    "weight_decay": 0.1, "amsgrad": False, "maximize": False,
                    "decoupled_weight_decay": True}, ["exp_avg", "exp_avg_sq", None]),
     ("rmsprop_step", {"lr": 0.01, "alpha": 0.9, "eps": 1e-8, "weight_decay": 0.1,
@@ -137,6 +170,13 @@ KERNEL_CASES = [
     ("adagrad_step", {"step": 4, "lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.1,
                       "eps": 1e-10, "maximize": True}, ["sum"]),
 ]
+
+
+def _call_kernel(kernel, arrays, options):
+    """kernel(param, grad, *states, [step,] options): the step count is positional."""
+    options = dict(options)
+    step = options.pop("step", None)
+    return kernel(*arrays, *(() if step is None else (step,)), options)
 
 
 def _kernel_inputs(state_names, dtype, seed=1):
@@ -156,12 +196,12 @@ def test_numpy_kernels_match_generic(name, options, states, dtype):
 
     def run(fn):
         args = (param.copy(), grad, *[None if s is None else s.copy() for s in state])
-        out = fn(*args, **options)
+        out = _call_kernel(fn, args, options)
         assert out[0] is args[0]  # updated in place
         return out
 
     fast = run(getattr(backend, name))
-    slow = run(lambda *a, **k: getattr(Backend, name)(backend, *a, **k))
+    slow = run(lambda *a: getattr(Backend, name)(backend, *a))
     for a, b in zip(fast, slow):
         assert (a is None) == (b is None)
         if a is not None:
@@ -173,7 +213,9 @@ def test_numpy_kernels_match_generic(name, options, states, dtype):
 def test_numpy_sgd_first_momentum_step_copies_the_gradient():
     backend = get_backend("cpu")
     param, grad = np.ones(3, np.float32), np.full(3, 2.0, np.float32)
-    out, buf = backend.sgd_step(param, grad, None, 0.5, 0.9, 0.0, False, 0.0, False)
+    out, buf = backend.sgd_step(param, grad, None, {
+        "lr": 0.5, "momentum": 0.9, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0,
+        "maximize": False})
     assert out is param and buf is not grad
     np.testing.assert_array_equal(buf, grad)
     np.testing.assert_array_equal(out, [0.0, 0.0, 0.0])
@@ -192,11 +234,12 @@ def test_cupy_kernels_match_generic(name, options, states, dtype):
 
     def run(fn):
         on_gpu = [None if s is None else backend.from_host(s) for s in state]
-        out = fn(backend.from_host(param), backend.from_host(grad), *on_gpu, **options)
+        out = _call_kernel(fn, (backend.from_host(param), backend.from_host(grad), *on_gpu),
+                           options)
         return [None if a is None else backend.to_host(a) for a in out]
 
     fast = run(getattr(backend, name))
-    slow = run(lambda *a, **k: getattr(Backend, name)(backend, *a, **k))
+    slow = run(lambda *a: getattr(Backend, name)(backend, *a))
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     for a, b in zip(fast, slow):
         assert (a is None) == (b is None)
@@ -207,7 +250,8 @@ def test_cupy_kernels_match_generic(name, options, states, dtype):
 # -- updates in place, dtypes, versions ------------------------------------------------------
 
 @pytest.mark.parametrize("device_name", DEVICES)
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta",
+                                  "Adamax", "NAdam", "RAdam", "ASGD"])
 def test_float32_update_in_place_on_the_parameters_device(name, device_name):
     p = gf.tensor(np.ones((4, 3), np.float32), device=device_name, requires_grad=True)
     array = p.data
@@ -419,3 +463,32 @@ def test_state_follows_the_parameter_to_another_device_and_dtype():
         assert p.device == "strict:device1" and p.dtype is gf.float64
         assert opt.state[p]["exp_avg"].device == p.device
         assert opt.state[p]["exp_avg"].dtype is gf.float64
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("device_name", ["cpu", "strict:device1"])
+@pytest.mark.parametrize("name", ["SGD", "NAdam", "ASGD", "Adadelta"])
+def test_add_param_group_mid_training_matches_pytorch(name, device_name):
+    torch = pytest.importorskip("torch")
+    start, coefs = _data(seed=3, steps=8)
+    ours = [gf.tensor(x, device=device_name, requires_grad=True) for x in start]
+    theirs = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in start]
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # see _run_torch
+    try:
+        opts = [getattr(optim, name)(ours[:1], lr=0.05),
+                getattr(torch.optim, name)(theirs[:1], lr=0.05)]
+        for step, step_coefs in enumerate(coefs):
+            if step == 3:  # the rest join with options of their own
+                opts[0].add_param_group({"params": ours[1:], "lr": 0.02})
+                opts[1].add_param_group({"params": theirs[1:], "lr": 0.02})
+            for p, q, (a, b) in zip(ours, theirs, step_coefs):
+                p.grad = gf.tensor(a * p.numpy() + b, device=device_name)
+                q.grad = torch.tensor(a * q.detach().numpy() + b)
+            opts[0].step()
+            opts[1].step()
+            for p, q in zip(ours, theirs):
+                np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-10,
+                                           atol=1e-12, err_msg=f"step {step + 1}")
+    finally:
+        torch.set_default_dtype(default)

@@ -24,6 +24,23 @@ CASES = [
     ("OneCycleLR", {"max_lr": 0.3, "epochs": 5, "steps_per_epoch": 10, "three_phase": True,
                     "base_momentum": 0.8, "max_momentum": [0.9, 0.99]}),
     ("OneCycleLR", {"max_lr": 0.3, "total_steps": STEPS, "cycle_momentum": False}),
+    ("LambdaLR", {"lr_lambda": lambda epoch: 0.9 ** epoch}),
+    ("LambdaLR", {"lr_lambda": [lambda epoch: 1 / (epoch + 1), lambda epoch: 0.5]}),
+    ("MultiplicativeLR", {"lr_lambda": lambda epoch: 0.95}),
+    ("MultiplicativeLR", {"lr_lambda": [lambda epoch: 0.9, lambda epoch: 1 - epoch / 100]}),
+    ("ConstantLR", {"factor": 0.5, "total_iters": 4}),
+    ("ConstantLR", {}),
+    ("PolynomialLR", {"total_iters": 10, "power": 2.0}),
+    ("PolynomialLR", {}),
+    ("CosineAnnealingWarmRestarts", {"T_0": 7}),
+    ("CosineAnnealingWarmRestarts", {"T_0": 3, "T_mult": 2, "eta_min": 0.01}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 4}),
+    ("CyclicLR", {"base_lr": [0.01, 0.02], "max_lr": 0.1, "step_size_up": 3,
+                  "step_size_down": 5, "mode": "triangular2", "base_momentum": 0.7}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 4, "mode": "exp_range",
+                  "gamma": 0.97, "cycle_momentum": False}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2,
+                  "scale_fn": lambda x: 1 / x, "scale_mode": "cycle"}),
 ]
 
 
@@ -174,3 +191,98 @@ def test_lrs_stay_python_floats():
     sched.step()
     group = opt.param_groups[0]
     assert type(group["lr"]) is float and type(group["momentum"]) is float
+
+
+COMPOSITES = [
+    pytest.param(lambda m, opt: m.SequentialLR(
+        opt, [m.LinearLR(opt, start_factor=0.1, total_iters=5), m.ExponentialLR(opt, 0.9)],
+        milestones=[5]), id="sequential-warmup-exponential"),
+    pytest.param(lambda m, opt: m.SequentialLR(
+        opt, [m.ConstantLR(opt, 0.5, 3), m.CosineAnnealingLR(opt, T_max=10),
+              m.StepLR(opt, 3, 0.5)], milestones=[4, 12]), id="sequential-three"),
+    pytest.param(lambda m, opt: m.SequentialLR(
+        opt, [m.MultiplicativeLR(opt, lambda e: 0.9), m.PolynomialLR(opt, 8, 1.5)],
+        milestones=[6]), id="sequential-multiplicative-polynomial"),
+    pytest.param(lambda m, opt: m.ChainedScheduler(
+        [m.ConstantLR(opt, 0.5, 4), m.ExponentialLR(opt, 0.9)]), id="chained"),
+    pytest.param(lambda m, opt: m.ChainedScheduler(
+        [m.LinearLR(opt, 0.2, total_iters=6), m.CosineAnnealingWarmRestarts(opt, 4),
+         m.MultiStepLR(opt, [10, 20], 0.5)], optimizer=opt), id="chained-three"),
+]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+@pytest.mark.parametrize("build", COMPOSITES)
+def test_sequential_and_chained_match_pytorch(build, optimizer):
+    torch = pytest.importorskip("torch")
+    ours_opt = _groups(optim, optimizer, lambda: gf.zeros(2, requires_grad=True))
+    theirs_opt = _groups(torch.optim, optimizer, lambda: torch.zeros(2, requires_grad=True))
+    ours = build(lr_scheduler, ours_opt)
+    theirs = build(torch.optim.lr_scheduler, theirs_opt)
+    assert isinstance(ours, lr_scheduler.LRScheduler)
+    (lrs, _), (torch_lrs, _) = _sequence(ours_opt, [ours]), _sequence(theirs_opt, [theirs])
+    np.testing.assert_allclose(lrs, torch_lrs, rtol=1e-12, atol=1e-15)
+
+
+def test_warm_restarts_with_fractional_epochs_match_pytorch():
+    torch = pytest.importorskip("torch")
+    ours_opt = _groups(optim, "SGD", lambda: gf.zeros(2, requires_grad=True))
+    theirs_opt = _groups(torch.optim, "SGD", lambda: torch.zeros(2, requires_grad=True))
+    ours = lr_scheduler.CosineAnnealingWarmRestarts(ours_opt, T_0=3, T_mult=2)
+    theirs = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(theirs_opt, T_0=3, T_mult=2)
+    for epoch in [0.25, 0.5, 1, 2.75, 3, 4.5, 9, 10.1, 2]:
+        ours.step(epoch)
+        theirs.step(epoch)
+        np.testing.assert_allclose(ours.get_last_lr(), theirs.get_last_lr(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("build", COMPOSITES[:2] + COMPOSITES[3:4])
+def test_composite_state_dict_round_trip_through_gf_save(tmp_path, build):
+    opt = _groups(optim, "SGD", lambda: gf.zeros(2, requires_grad=True))
+    sched = build(lr_scheduler, opt)
+    for _ in range(7):
+        sched.step()
+    gf.save({"scheduler": sched.state_dict(), "optimizer": opt.state_dict()},
+            tmp_path / "s.safetensors")
+    saved = gf.load(tmp_path / "s.safetensors")
+    other_opt = _groups(optim, "SGD", lambda: gf.zeros(2, requires_grad=True))
+    other = build(lr_scheduler, other_opt)
+    other_opt.load_state_dict(saved["optimizer"])
+    other.load_state_dict(saved["scheduler"])
+    for _ in range(5):
+        sched.step()
+        other.step()
+        assert other.get_last_lr() == sched.get_last_lr()
+
+
+def test_lambda_state_dict_leaves_functions_out(tmp_path):
+    opt = _groups(optim, "SGD", lambda: gf.zeros(2, requires_grad=True))
+    sched = lr_scheduler.LambdaLR(opt, lambda epoch: 0.5 ** epoch)
+    sched.step()
+    state = sched.state_dict()
+    assert state["lr_lambdas"] == [None, None] and state["last_epoch"] == 1
+    gf.save(state, tmp_path / "l.safetensors")
+    sched.load_state_dict(gf.load(tmp_path / "l.safetensors"))
+    with pytest.raises(StateDictError, match="last_epoch"):
+        sched.load_state_dict({**state, "last_epoch": "x"})
+
+
+@pytest.mark.parametrize("make, phrase", [
+    (lambda opt: lr_scheduler.LambdaLR(opt, [lambda e: 1.0]), "1 lr_lambda functions for 2"),
+    (lambda opt: lr_scheduler.MultiplicativeLR(opt, 0.9), "function"),
+    (lambda opt: lr_scheduler.ConstantLR(opt, factor=1.5), "factor"),
+    (lambda opt: lr_scheduler.PolynomialLR(opt, total_iters=0), "total_iters"),
+    (lambda opt: lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=0), "T_0"),
+    (lambda opt: lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=1.5), "T_mult"),
+    (lambda opt: lr_scheduler.CyclicLR(opt, 0.1, 1.0, mode="sawtooth"), "mode"),
+    (lambda opt: lr_scheduler.SequentialLR(opt, [lr_scheduler.ConstantLR(opt)], [3]),
+     "milestones"),
+    (lambda opt: lr_scheduler.ChainedScheduler([]), "at least one"),
+    (lambda opt: lr_scheduler.ChainedScheduler([lr_scheduler.ReduceLROnPlateau(opt)]),
+     "ReduceLROnPlateau"),
+])
+def test_new_scheduler_options_are_checked(make, phrase):
+    opt = _groups(optim, "SGD", lambda: gf.zeros(2, requires_grad=True))
+    with pytest.raises(ConfigError, match=phrase):
+        make(opt)

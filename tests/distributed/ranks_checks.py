@@ -246,8 +246,8 @@ def main() -> int:
     dist.init_process_group()
     assert dist.get_world_size() == 2, "run me on 2 ranks"
     checks = [check_collectives, lambda: check_equivalence(False),
-              lambda: check_equivalence(True), check_strict_device, check_overlap, check_no_sync, check_resume,
-              check_unused]
+              lambda: check_equivalence(True), check_strict_device, check_overlap,
+              check_no_sync, check_resume, check_unused]
     for check in checks:
         check()
     dist.destroy_process_group()

@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="comma-separated devices, or 'all' for every available one")
     check.add_argument("--allow-missing", action="store_true",
                        help="report unavailable devices as missing instead of failing")
+    check.add_argument("--require-gpu", action="store_true",
+                       help="fail unless a CUDA device was checked (even with --allow-missing)")
     check.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     check.add_argument("--json", action="store_true")
 
@@ -102,6 +104,17 @@ def _datasets(args):
     return (train, test, 32, 3) if args.dataset == "cifar10" else (train, test, 28, 1)
 
 
+def _output_dir_problem(out: Path) -> str | None:
+    """Why `out` cannot hold the run's files (checked before any training), or None."""
+    if out.exists() and not out.is_dir():
+        return "exists and is not a directory; give a directory (it is created if missing)"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the directory: {exc.strerror or exc}"
+    return None
+
+
 def cmd_train(args) -> int:
     import gradflow as gf
     from gradflow import models, nn, optim
@@ -113,6 +126,10 @@ def cmd_train(args) -> int:
 
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         print(f"gradflow train: --data-dir {args.data_dir} is not a directory", file=sys.stderr)
+        return 2
+    problem = _output_dir_problem(Path(args.out))
+    if problem is not None:
+        print(f"gradflow train: --out {args.out}: {problem}", file=sys.stderr)
         return 2
     world = _start_ranks(args)
     if world == 0:  # NOTE: this process launched the ranks and they are done
@@ -208,7 +225,8 @@ def cmd_run(args) -> int:
 def cmd_check(args) -> int:
     from gradflow.testing.check import run_check
 
-    report = run_check(args.devices, args.dtype, allow_missing=args.allow_missing)
+    report = run_check(args.devices, args.dtype, allow_missing=args.allow_missing,
+                       require_gpu=args.require_gpu)
     if args.json:
         print(json.dumps(report.as_dict(), indent=1))
     else:

@@ -57,5 +57,23 @@ class ConfigError(GradflowError, ValueError):
     """A bad hyperparameter or setting, caught before any work starts."""
 
 
+class OutOfRangeError(GradflowError, OverflowError, ValueError):
+    """A value that the dtype cannot hold: too large or small for it, negative for an unsigned
+    type, or NaN/Inf for an integer one (nothing is wrapped or truncated silently)."""
+
+
+class ArgumentTypeError(GradflowError, TypeError):
+    """An argument of the wrong Python type: a string probability, an int as a generator,
+    a non-Module inside a container."""
+
+
+class DimensionError(ShapeError, IndexError):
+    """A dimension index out of range (an IndexError too, as in PyTorch)."""
+
+
+class AllocationError(GradflowError, MemoryError):
+    """A tensor too large to allocate; names the shape, dtype and bytes asked for."""
+
+
 class DistributedError(GradflowError, RuntimeError):
     """A process group used before it exists, or ranks that disagree."""

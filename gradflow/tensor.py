@@ -117,7 +117,14 @@ class Tensor(TensorMethods):
         return self.creator
 
     def size(self, dim: int | None = None):
-        return self.shape if dim is None else self.shape[dim]
+        if dim is None:
+            return self.shape
+        from gradflow.errors import DimensionError
+        from gradflow.ops._util import normalize_dim
+
+        if not self.ndim:
+            raise DimensionError(f"size: dim {dim} given for a 0-d tensor, which has none")
+        return self.shape[normalize_dim(dim, self.ndim, "size")]
 
     def numel(self) -> int:
         n = 1
@@ -203,7 +210,7 @@ class Tensor(TensorMethods):
             dtype = device_or_dtype
         elif device_or_dtype is not None:
             device = device_or_dtype
-        from gradflow.ops.elementwise import cast, transfer
+        from gradflow.ops.cast import cast, transfer
 
         out = self
         if device is not None:
@@ -272,7 +279,7 @@ class Tensor(TensorMethods):
         return self
 
     def clone(self) -> "Tensor":
-        from gradflow.ops.elementwise import clone
+        from gradflow.ops.cast import clone
 
         return clone(self)
 

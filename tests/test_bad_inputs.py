@@ -25,17 +25,21 @@ from gradflow.checkpoint import load_checkpoint, save_checkpoint
 from gradflow.cli import build_parser, main
 from gradflow.data import DataLoader, TensorDataset
 from gradflow.errors import (
+    AllocationError,
+    ArgumentTypeError,
     BackendUnavailableError,
     CheckpointError,
     CheckpointNotFoundError,
     ConfigError,
     DatasetError,
     DeviceMismatchError,
+    DimensionError,
     DTypeError,
     GradflowError,
     GraphError,
     IndexingError,
     NonFiniteError,
+    OutOfRangeError,
     ShapeError,
     StateDictError,
 )
@@ -339,8 +343,14 @@ LOSSES = [
          ValueError, "nll_loss", "label 5", id="nll-label-out-of-range"),
     case(lambda: F.cross_entropy(LOGITS, gf.tensor([0, 1])), ShapeError, ValueError,
          "cross_entropy", "(2,)", "(4,)", id="target-shape"),
-    case(lambda: F.cross_entropy(LOGITS, gf.randn(4)), ShapeError, ValueError, "(4, 3)", "(4,)",
-         id="probability-target-shape"),
+    case(lambda: F.cross_entropy(LOGITS, gf.randn(4, 2)), ShapeError, ValueError, "(4, 3)",
+         "(4, 2)", id="probability-target-shape"),
+    case(lambda: F.cross_entropy(LOGITS, gf.tensor([0.0, 1.0, 2.0, 0.0])), DTypeError, TypeError,
+         "cross_entropy", "float32", "integers", "(4, 3)", id="float-class-labels"),
+    case(lambda: F.cross_entropy(LOGITS, gf.tensor([True, False, True, False])), DTypeError,
+         TypeError, "cross_entropy", "bool", "integers", id="bool-class-labels"),
+    case(lambda: F.nll_loss(F.log_softmax(LOGITS, 1), gf.tensor([True, False, True, False])),
+         DTypeError, TypeError, "nll_loss", "bool", id="nll-bool-labels"),
     case(lambda: F.cross_entropy(LOGITS, gf.tensor([0, 1, 2, 0]), reduction="avg"), ConfigError,
          ValueError, "'avg'", id="reduction"),
     case(lambda: F.cross_entropy(LOGITS, gf.tensor([0, 1, 2, 0]), label_smoothing=1.5),
@@ -773,3 +783,263 @@ def test_anomaly_in_backward_names_the_backward_op():
         y = gf.sqrt(x).sum()
         check(y.backward, NonFiniteError, FloatingPointError, "backward of Sqrt", "(2,)",
               "y = gf.sqrt(x).sum()")
+
+
+# -- issue 12: bad input that leaked raw NumPy/Python errors ---------------------------------------
+# Each row also names the state that must not change: the tensor or container it wrote into
+# (and, for every row, gradflow's random generator).
+
+NAN, INF = float("nan"), float("inf")
+INTS = gf.tensor([1, 2])
+BYTES = gf.tensor([1, 2], dtype=gf.uint8)
+THREE = gf.ones(3)
+EMPTY = gf.zeros(0)
+LINEAR = nn.Linear(2, 2)
+SEQUENTIAL = nn.Sequential(LINEAR)
+HEADS = nn.ModuleDict({"a": LINEAR})
+EMBEDDING = nn.Embedding(3, 2)
+
+
+def leak(call, error, builtin, *phrases, id, state=lambda: None):
+    return pytest.param(call, error, builtin, phrases, state, id=id)
+
+
+def _tensor_values(*tensors):
+    return lambda: [t.numpy().copy() for t in tensors]
+
+
+def _keys(container):
+    return lambda: list(container._modules.items())
+
+
+RAW_LEAKS = [
+    # reductions and shape ops
+    leak(lambda: EMPTY.max(), ShapeError, ValueError, "max", "(0,)", "no elements", id="max-of-empty",
+         state=_tensor_values(EMPTY)),
+    leak(lambda: EMPTY.amax(0), ShapeError, ValueError, "max", "(0,)", "dim 0",
+         id="amax-of-empty"),
+    leak(lambda: EMPTY.argmax(), ShapeError, ValueError, "argmax", "(0,)", id="argmax-of-empty"),
+    leak(lambda: gf.zeros(3, 0).min(1), ShapeError, ValueError, "min", "(3, 0)", "dim 1",
+         id="min-along-empty-dim"),
+    leak(lambda: THREE.sum(dim=(0, 0)), ShapeError, ValueError, "sum", "(0, 0)", "twice",
+         id="sum-repeated-dim", state=_tensor_values(THREE)),
+    leak(lambda: gf.ones(6).reshape(-2, -3), ShapeError, ValueError, "reshape", "(-2, -3)",
+         "at most one -1", id="reshape-negative-sizes"),
+    leak(lambda: gf.ones(6).reshape(2.0, 3), ShapeError, ValueError, "reshape", "2.0", "float",
+         id="reshape-float-size"),
+    leak(lambda: gf.ones(4).chunk(0), ConfigError, ValueError, "chunk", "0", id="chunk-zero"),
+    leak(lambda: THREE[::0], IndexingError, IndexError, "step 0", "(3,)", id="slice-step-zero"),
+    leak(lambda: gf.cat([gf.tensor(1.0), gf.tensor(2.0)]), ShapeError, ValueError, "cat", "0-d",
+         "position 0", "stack", id="cat-of-0d"),
+    leak(lambda: gf.ones(2, 3).size(5), DimensionError, IndexError, "size", "dim 5",
+         "2 dimensions", id="size-dim-out-of-range"),
+    leak(lambda: gf.tensor(1.0).size(0), DimensionError, ValueError, "size", "0-d",
+         id="size-of-0d"),
+    leak(lambda: gf.ones(2).to("float64"), BackendUnavailableError, RuntimeError,
+         "'float64' is a dtype, not a device", "gf.float64", id="to-dtype-name"),
+    # setitem: nothing written
+    leak(lambda: THREE.__setitem__(3, 1.0), IndexingError, IndexError, "setitem", "index 3",
+         "size 3", id="setitem-out-of-range", state=_tensor_values(THREE)),
+    leak(lambda: THREE.__setitem__(gf.tensor([True, False]), 5.0), IndexingError, IndexError,
+         "setitem", "mask of shape (2,)", "(3,)", id="setitem-mask-shape", state=_tensor_values(THREE)),
+    leak(lambda: INTS.__setitem__(0, NAN), OutOfRangeError, ValueError, "setitem", "nan",
+         "int64", id="setitem-nan-into-int", state=_tensor_values(INTS)),
+    leak(lambda: THREE.__setitem__(slice(None, None, 0), 5.0), IndexingError, IndexError,
+         "step 0", id="setitem-step-zero", state=_tensor_values(THREE)),
+    # arithmetic and norms
+    leak(lambda: BYTES + 300, OutOfRangeError, OverflowError, "add", "300", "uint8", "0..255",
+         id="uint8-plus-300", state=_tensor_values(BYTES)),
+    leak(lambda: INTS * 2 ** 70, OutOfRangeError, OverflowError, "mul", "int64",
+         id="int64-times-2**70", state=_tensor_values(INTS)),
+    leak(lambda: THREE.norm(p="two"), ConfigError, ValueError, "norm", "'two'", id="norm-p-str"),
+    # creation functions
+    leak(lambda: gf.zeros(2 ** 40, 2 ** 40), AllocationError, MemoryError, "full",
+         "(1099511627776, 1099511627776)", "float32", "bytes", id="zeros-too-large"),
+    leak(lambda: gf.arange(0, NAN), ConfigError, ValueError, "arange", "end", "nan",
+         id="arange-nan"),
+    leak(lambda: gf.arange(0, INF), ConfigError, ValueError, "arange", "inf", id="arange-inf"),
+    leak(lambda: gf.linspace(0, 1, -1), ConfigError, ValueError, "linspace", "steps", "-1",
+         id="linspace-negative-steps"),
+    leak(lambda: gf.linspace(0, 1, 2.5), ConfigError, ValueError, "linspace", "2.5",
+         id="linspace-float-steps"),
+    leak(lambda: gf.eye(-1), ConfigError, ValueError, "eye", "(-1,)", id="eye-negative"),
+    leak(lambda: gf.eye(2, -3), ConfigError, ValueError, "eye", "(2, -3)", id="eye-negative-m"),
+    leak(lambda: gf.full((2,), "a"), DTypeError, TypeError, "full", "'a'", "str",
+         id="full-string"),
+    leak(lambda: gf.randint(0.5, 3), ConfigError, ValueError, "randint", "low", "0.5",
+         id="randint-float-low"),
+    leak(lambda: gf.randint(3, 3, (2,)), ConfigError, ValueError, "randint", "[3, 3)", "empty",
+         id="randint-empty-range"),
+    leak(lambda: gf.randn(3, generator=3), ArgumentTypeError, TypeError, "randn", "generator",
+         "int", id="randn-int-generator"),
+    leak(lambda: gf.rand(3, generator="seed"), ArgumentTypeError, TypeError, "rand", "'seed'",
+         id="rand-str-generator"),
+    leak(lambda: gf.randperm(-2), ConfigError, ValueError, "randperm", "(-2,)",
+         id="randperm-negative"),
+    leak(lambda: gf.tensor(2 ** 70), OutOfRangeError, OverflowError, "tensor()",
+         str(2 ** 70), "overflows", id="tensor-2**70"),
+    leak(lambda: gf.tensor([[1], [2 ** 70]]), OutOfRangeError, OverflowError, "overflows",
+         id="tensor-nested-2**70"),
+    # losses
+    leak(lambda: F.cross_entropy(LOGITS, gf.tensor([True, False, True, False])), DTypeError,
+         TypeError, "cross_entropy", "bool", id="cross-entropy-bool-labels"),
+    leak(lambda: F.cross_entropy(LOGITS, gf.tensor([0.0, 1.0, 2.0, 0.0])), DTypeError,
+         TypeError, "cross_entropy", "float32", "integers", id="cross-entropy-float-labels"),
+    # layers and containers: nothing added, nothing changed
+    leak(lambda: nn.Dropout("0.5"), ArgumentTypeError, TypeError, "Dropout", "'0.5'", "str",
+         id="dropout-string-p"),
+    leak(lambda: F.dropout(THREE, "0.5"), ArgumentTypeError, TypeError, "dropout", "'0.5'",
+         id="functional-dropout-string-p", state=_tensor_values(THREE)),
+    leak(lambda: nn.Dropout(1.5), ConfigError, ValueError, "Dropout", "1.5",
+         id="dropout-p-out-of-range"),
+    leak(lambda: nn.Conv2d(2, 2, 3, groups=0), ConfigError, ValueError, "Conv2d", "groups",
+         "positive", "0", id="conv2d-groups-zero"),
+    leak(lambda: nn.Sequential(LINEAR, 3), ArgumentTypeError, TypeError, "Sequential", "'1'",
+         "int", "not a Module", id="sequential-non-module"),
+    leak(lambda: SEQUENTIAL.append(print), ArgumentTypeError, TypeError, "Sequential",
+         "not a Module", id="sequential-append-function", state=_keys(SEQUENTIAL)),
+    leak(lambda: SEQUENTIAL[3], IndexingError, IndexError, "Sequential", "index 3",
+         "1 modules", id="sequential-index-out-of-range", state=_keys(SEQUENTIAL)),
+    leak(lambda: SEQUENTIAL.__setitem__(-2, LINEAR), IndexingError, IndexError, "index -2",
+         id="sequential-setitem-out-of-range", state=_keys(SEQUENTIAL)),
+    leak(lambda: SEQUENTIAL["0"], ArgumentTypeError, TypeError, "Sequential", "'0'",
+         id="sequential-string-index", state=_keys(SEQUENTIAL)),
+    leak(lambda: nn.ModuleDict({1: LINEAR}), ArgumentTypeError, TypeError, "ModuleDict",
+         "keys must be strings", "1", "int", id="moduledict-int-key"),
+    leak(lambda: HEADS.update({"b": LINEAR, 2: LINEAR}), ArgumentTypeError, TypeError,
+         "ModuleDict", "2", id="moduledict-update-changes-nothing", state=_keys(HEADS)),
+    leak(lambda: nn.ModuleList([LINEAR, "relu"]), ArgumentTypeError, TypeError, "ModuleList",
+         "str", id="modulelist-string"),
+]
+
+
+def _same(after, before) -> None:
+    if before is None:
+        assert after is None
+        return
+    assert len(after) == len(before)
+    for a, b in zip(after, before):
+        if isinstance(b, np.ndarray):
+            np.testing.assert_array_equal(a, b)
+        else:
+            assert a == b
+
+
+@pytest.mark.parametrize("call, error, builtin, phrases, state", RAW_LEAKS)
+def test_bad_input_that_leaked_raw_errors_is_typed_and_changes_nothing(call, error, builtin,
+                                                                         phrases, state):
+    generator = gf.get_rng_state()
+    before = state()
+    with np.errstate(all="raise"):  # a NumPy warning on the way to the error fails too
+        check(call, error, builtin, *phrases)
+    _same(state(), before)
+    assert gf.get_rng_state() == generator
+
+
+# -- issue 12 item 10: silent wrong results that now raise (or give PyTorch's value) ---------------
+
+ITEM10 = [
+    leak(lambda: EMBEDDING(gf.tensor([-1])), IndexingError, IndexError, "embedding",
+         "index -1", "size 3", id="embedding-negative-index"),
+    leak(lambda: F.embedding(gf.tensor([[0, -3]]), gf.ones(3, 2)), IndexingError, IndexError,
+         "index -3", id="functional-embedding-negative-index"),
+    leak(lambda: gf.ones(2, 3, 4).flatten(2, 1), ShapeError, ValueError, "flatten",
+         "start_dim 2", "end_dim 1", "(2, 3, 4)", id="flatten-start-after-end"),
+    leak(lambda: gf.tensor(np.array([2 ** 63], np.uint64)), OutOfRangeError, OverflowError,
+         "tensor()", str(2 ** 63), "int64", id="uint64-beyond-int64"),
+    leak(lambda: gf.tensor([300, -1], dtype=gf.uint8), OutOfRangeError, OverflowError,
+         "uint8", "0..255", id="uint8-from-300-and-minus-1"),
+    leak(lambda: gf.tensor([NAN], dtype=gf.int64), OutOfRangeError, ValueError, "nan", "int64",
+         id="nan-into-int64"),
+    leak(lambda: gf.tensor(np.array([1.0, INF]), dtype=gf.int32), OutOfRangeError, ValueError,
+         "inf", "int32", id="inf-array-into-int32"),
+    leak(lambda: gf.full((2,), INF, dtype=gf.int64), OutOfRangeError, OverflowError, "full",
+         "inf", "int64", id="full-inf-int64"),
+    leak(lambda: gf.full((2,), 256, dtype=gf.uint8), OutOfRangeError, OverflowError, "full",
+         "256", "uint8", id="full-256-uint8"),
+    leak(lambda: gf.arange(0, 2.5, 0.5, dtype=gf.int64), ConfigError, ValueError, "arange",
+         "0.5", "int64", id="arange-fractional-step-int64"),
+    leak(lambda: gf.full((2,), None), DTypeError, TypeError, "full", "None",
+         id="full-none"),
+]
+
+
+@pytest.mark.parametrize("call, error, builtin, phrases, state", ITEM10)
+def test_item10_silent_wrong_results_now_raise(call, error, builtin, phrases, state):
+    generator = gf.get_rng_state()
+    check(call, error, builtin, *phrases)
+    assert gf.get_rng_state() == generator
+
+
+def test_item10_mean_of_nothing_is_nan_as_in_pytorch(device):
+    assert np.isnan(gf.zeros(0, device=device).mean().item())
+    np.testing.assert_array_equal(gf.zeros(2, 0, device=device).mean(1).numpy(), [NAN, NAN])
+    assert gf.zeros(0, 2, device=device).sum().item() == 0.0  # sum of nothing stays 0
+
+
+def test_item10_valid_inputs_near_the_limits_still_work():
+    assert gf.tensor([255, 0], dtype=gf.uint8).tolist() == [255, 0]
+    assert gf.tensor(np.array([2 ** 63 - 1], np.uint64)).tolist() == [2 ** 63 - 1]
+    assert gf.tensor(-2 ** 63).item() == -2 ** 63
+    assert gf.tensor([2.7, -1.5], dtype=gf.int64).tolist() == [2, -1]  # truncates, as torch
+    assert gf.arange(0, 2.5, 1, dtype=gf.int64).tolist() == [0, 1, 2]
+    assert gf.full((2,), 255, dtype=gf.uint8).tolist() == [255, 255]
+    assert (BYTES + 253).tolist() == [254, 255]
+    assert gf.linspace(0, 1, 0).shape == (0,) and gf.eye(0).shape == (0, 0)
+    assert nn.Embedding(3, 2)(gf.tensor([0, 2])).shape == (2, 2)
+
+
+def test_norm_of_order_zero_and_minus_inf_match_pytorch():
+    x = gf.tensor([[0.0, -2.0, 3.0], [0.0, 0.0, 1.0]])
+    assert x.norm(p=0).item() == 3.0
+    assert x.norm(p=-INF).item() == 0.0
+    np.testing.assert_array_equal(x.norm(p=0, dim=1).numpy(), [2.0, 1.0])
+    torch = pytest.importorskip("torch")
+    reference = torch.tensor([[0.0, -2.0, 3.0], [0.0, 0.0, 1.0]])
+    assert x.norm(p=0).item() == torch.norm(reference, p=0).item()
+
+
+# -- issue 12: `gradflow train --out` and `--detect-anomaly` ---------------------------------------
+
+
+@pytest.mark.parametrize("where", ["existing-file", "under-a-file"])
+def test_cli_train_out_that_cannot_be_a_directory(tmp_path, capsys, where):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me")
+    out = existing if where == "existing-file" else existing / "x"
+    assert main(["train", "--out", str(out), "--device", "cpu", "--epochs", "1"]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"gradflow train: --out {out}: ")
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert existing.read_text() == "keep me"
+
+
+def test_cli_train_out_under_etc_passwd_is_one_line_exit_2():
+    result = subprocess.run([sys.executable, "-m", "gradflow", "train", "--out", "/etc/passwd/x"],
+                            check=False, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "gradflow train: --out /etc/passwd/x: cannot create the directory: Not a directory"]
+
+
+def test_cli_train_detect_anomaly_names_the_model_line_not_the_launcher(tmp_path, capsys):
+    with np.errstate(all="ignore"):  # the overflow anomaly mode is there to catch
+        code = main(["train", "--model", "mlp", "--epochs", "1", "--lr", "1e12", "--optimizer",
+                     "sgd", "--detect-anomaly", "--no-progress", "--device", "cpu", "--out",
+                     str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "NonFiniteError" in err and "bin/gradflow" not in err and "runpy" not in err
+    assert "train.py" in err and "model(images)" in err and "(in layer Linear '" in err
+
+
+def test_anomaly_names_the_layer_inside_a_sequential():
+    model = nn.Sequential(OrderedDict(body=nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1))))
+    with gf.detect_anomaly(), np.errstate(all="ignore"):
+        with gf.no_grad():
+            model.body[1].weight.fill_(float("inf"))
+        exc = check(lambda: model(gf.ones(1, 2)), NonFiniteError, FloatingPointError,
+                    "(in layer Linear 'body.1')", __file__)
+    assert "model(gf.ones(1, 2))" in str(exc)

@@ -11,8 +11,14 @@ from gradflow import nn
 from gradflow.autograd.function import Function
 from gradflow.errors import BackendUnavailableError, ConfigError
 from gradflow.testing import (
-    GradcheckError, assert_close, check, compare_devices, compare_training, gradcheck,
-    gradgradcheck, registry,
+    GradcheckError,
+    assert_close,
+    check,
+    compare_devices,
+    compare_training,
+    gradcheck,
+    gradgradcheck,
+    registry,
 )
 from gradflow.testing.devices import UnknownDeviceError
 from gradflow.testing.registry import OpSpec, Sample
@@ -104,6 +110,16 @@ def test_check_allow_missing_reports_the_device_as_missing_not_passed(small_regi
     assert main(["check", "--devices", "cpu,cuda", "--allow-missing"]) == 0
     out = capsys.readouterr().out
     assert "missing (allowed)" in out and "1 device(s) missing" in out
+
+
+@no_gpu
+def test_check_require_gpu_fails_without_one_even_when_missing_devices_are_allowed(
+        small_registry, capsys):
+    from gradflow.cli import main
+
+    assert main(["check", "--devices", "cpu", "--require-gpu", "--allow-missing"]) == 1
+    out = capsys.readouterr().out
+    assert "cuda" in out and "FAIL: missing" in out
 
 
 @no_gpu

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import linecache
 import os
-import traceback
+import sys
 
 from gradflow.autograd.grad_mode import state
 from gradflow.errors import NonFiniteError
@@ -32,12 +33,40 @@ class detect_anomaly:
         return False
 
 
+# NOTE: gradflow's training loop counts as the caller's code: under `gradflow train` the
+# model is a Sequential and the line that ran it is in train.py (not the console script).
+_CALLER_FILES = {os.path.join(_PACKAGE_DIR, "train.py")}
+
+
+def _is_library(filename: str) -> bool:
+    path = os.path.abspath(filename)
+    return path.startswith(_PACKAGE_DIR) and path not in _CALLER_FILES
+
+
+def _layer_name(frame) -> str | None:
+    """'Linear '3'' when `frame` is a Module's __call__ (read from its locals)."""
+    if frame.f_code.co_name != "__call__":
+        return None
+    module = frame.f_locals.get("self")
+    if getattr(module, "_modules", None) is None or not hasattr(module, "forward"):
+        return None
+    path = getattr(module, "path", "")
+    return f"{type(module).__name__} '{path}'" if path else type(module).__name__
+
+
 def user_frame() -> str:
-    """'file:line in function: code' of the innermost caller outside gradflow."""
-    for frame in reversed(traceback.extract_stack()):
-        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
-            return f"{frame.filename}:{frame.lineno} in {frame.name}: {frame.line}"
-    return "<unknown>"
+    """'file:line in function: code' of the innermost caller outside gradflow, and the
+    innermost layer running (e.g. "in layer Linear 'features.3'")."""
+    frame, layer = sys._getframe(1), None
+    while frame is not None:
+        layer = layer or _layer_name(frame)
+        code = frame.f_code
+        if not _is_library(code.co_filename):
+            line = linecache.getline(code.co_filename, frame.f_lineno).strip()
+            where = f"{code.co_filename}:{frame.f_lineno} in {code.co_name}: {line}"
+            return where + (f" (in layer {layer})" if layer else "")
+        frame = frame.f_back
+    return f"<unknown> (in layer {layer})" if layer else "<unknown>"
 
 
 def _finite(array, backend) -> bool:

@@ -22,6 +22,17 @@ _lock = threading.Lock()
 _STRICT_DEVICES = ("CPU_DEVICE", "device1", "device2", "no_float64", "no_x64")
 
 
+def _is_dtype_name(name: str) -> bool:
+    from gradflow import dtypes
+    from gradflow.errors import DTypeError
+
+    try:
+        dtypes.by_name(name)
+    except DTypeError:
+        return False
+    return True
+
+
 def _canonical(name: str) -> str:
     if not isinstance(name, str):
         name = str(name)
@@ -46,6 +57,9 @@ def _canonical(name: str) -> str:
         )
     if name.startswith("cuda:") and name[5:].isdigit():
         return name
+    if _is_dtype_name(name):
+        raise BackendUnavailableError(f"{name!r} is a dtype, not a device: use .to(gf.{name}) "
+                                      f"or .to(dtype=gf.{name})")
     raise BackendUnavailableError(
         f"unknown device {name!r}: use 'cpu', 'cuda', 'cuda:N', 'strict', 'strict:device1' or 'auto'"
     )

@@ -12,7 +12,7 @@ from gradflow.nn import functional as F
 from gradflow.nn import init
 from gradflow.nn.layers import Linear
 from gradflow.nn.module import Module, Parameter
-from gradflow.ops.elementwise import cast
+from gradflow.ops.cast import cast
 from gradflow.tensor import Tensor
 
 __all__ = ["MultiheadAttention"]
@@ -26,6 +26,11 @@ def _additive(mask: Tensor | None, like: Tensor) -> Tensor | None:
         zeros = gf.zeros(*mask.shape, dtype=like.dtype, device=like.backend)
         return gf.where(mask, -math.inf, zeros)
     return cast(mask, like.dtype)
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    """Linear under the name PyTorch gives MultiheadAttention's output projection (its repr
+    shows it)."""
 
 
 class MultiheadAttention(Module):
@@ -85,7 +90,8 @@ class MultiheadAttention(Module):
             self.in_proj_bias = empty(3 * embed_dim)
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias,
+                                                        device=device, dtype=dtype)
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:

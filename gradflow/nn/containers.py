@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 
+from gradflow.errors import ArgumentTypeError, IndexingError
 from gradflow.nn.module import Module
 
 
@@ -23,9 +24,26 @@ def _has_hooks(module: Module) -> bool:
 
 
 def _index(i: int, length: int, kind: str) -> int:
+    if isinstance(i, bool) or not isinstance(i, int):
+        raise ArgumentTypeError(f"{kind} indices are ints or slices, got {i!r} "
+                                f"({type(i).__name__})")
     if not -length <= i < length:
-        raise IndexError(f"{kind} index {i} is out of range for {length} modules")
+        raise IndexingError(f"{kind} index {i} is out of range for {length} modules")
     return i % length
+
+
+def _checked(pairs, kind: str) -> list:
+    """(name, module) pairs whose names are strings and values Modules, all checked before
+    any is added, so a rejected container call changes nothing."""
+    pairs = list(pairs)
+    for name, module in pairs:
+        if not isinstance(name, str):
+            raise ArgumentTypeError(f"{kind}: keys must be strings, got {name!r} "
+                                    f"({type(name).__name__})")
+        if not isinstance(module, Module):
+            raise ArgumentTypeError(f"{kind}: entry {name!r} is a {type(module).__name__}, not "
+                                    "a Module (wrap a function in a Module subclass)")
+    return pairs
 
 
 class Sequential(Module):
@@ -43,11 +61,11 @@ class Sequential(Module):
     def __init__(self, *modules: Module):
         super().__init__()
         if len(modules) == 1 and isinstance(modules[0], OrderedDict):
-            for name, module in modules[0].items():
-                self.add_module(name, module)
+            pairs = modules[0].items()
         else:
-            for i, module in enumerate(modules):
-                self.add_module(str(i), module)
+            pairs = ((str(i), module) for i, module in enumerate(modules))
+        for name, module in _checked(pairs, "Sequential"):
+            self.add_module(name, module)
 
     def forward(self, x):
         modules = tuple(self._modules.values())
@@ -81,7 +99,7 @@ class Sequential(Module):
 
     def __setitem__(self, index: int, module: Module) -> None:
         key = list(self._modules)[_index(index, len(self), "Sequential")]
-        self.add_module(key, module)
+        self.add_module(*_checked([(key, module)], "Sequential")[0])
 
     def __delitem__(self, index) -> None:
         keys = list(self._modules)
@@ -97,7 +115,7 @@ class Sequential(Module):
 
     def append(self, module: Module) -> Sequential:
         """Add a layer at the end; returns self."""
-        self.add_module(str(len(self)), module)
+        self.add_module(*_checked([(str(len(self)), module)], "Sequential")[0])
         return self
 
 
@@ -142,12 +160,14 @@ class ModuleList(Module):
             self.add_module(str(i), module)
 
     def append(self, module: Module) -> ModuleList:
-        self.add_module(str(len(self)), module)
+        self.add_module(*_checked([(str(len(self)), module)], "ModuleList")[0])
         return self
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
-        for module in modules:
-            self.append(module)
+        start = len(self)
+        for name, module in _checked(((str(start + i), m) for i, m in enumerate(modules)),
+                                     "ModuleList"):
+            self.add_module(name, module)
         return self
 
     def insert(self, index: int, module: Module) -> None:
@@ -183,7 +203,7 @@ class ModuleDict(Module):
         return self._modules[key]
 
     def __setitem__(self, key: str, module: Module) -> None:
-        self.add_module(key, module)
+        self.add_module(*_checked([(key, module)], "ModuleDict")[0])
 
     def __delitem__(self, key: str) -> None:
         del self._modules[key]
@@ -202,5 +222,5 @@ class ModuleDict(Module):
 
     def update(self, modules) -> None:
         pairs = modules.items() if isinstance(modules, Mapping) else modules
-        for key, module in pairs:
+        for key, module in _checked(pairs, "ModuleDict"):
             self.add_module(key, module)

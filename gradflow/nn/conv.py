@@ -50,7 +50,9 @@ class Conv2d(Module):
                  dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
                  *, device=None, dtype=None):
         super().__init__()
-        if groups < 1 or in_channels % groups or out_channels % groups:
+        if not isinstance(groups, int) or isinstance(groups, bool) or groups < 1:
+            raise ConfigError(f"Conv2d: groups must be a positive int, got {groups!r}")
+        if in_channels % groups or out_channels % groups:
             raise ConfigError(f"Conv2d: in_channels {in_channels} and out_channels "
                               f"{out_channels} must both be divisible by groups {groups}")
         if padding_mode not in _PADDING_MODES:
@@ -116,7 +118,7 @@ class Conv2d(Module):
         if self.bias is None:
             text += ", bias=False"
         if self.padding_mode != "zeros":
-            text += f", padding_mode={self.padding_mode!r}"
+            text += f", padding_mode={self.padding_mode}"
         return text
 
 

@@ -189,6 +189,18 @@ def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None,
     return out
 
 
+def dropout_probability(p, where: str) -> float:
+    """p as a float in [0, 1]: a string or other non-number is an ArgumentTypeError."""
+    if isinstance(p, bool) or not isinstance(p, (int, float)):
+        from gradflow.errors import ArgumentTypeError
+
+        raise ArgumentTypeError(f"{where}: p must be a number in [0, 1], got {p!r} "
+                                f"({type(p).__name__})")
+    if not 0.0 <= p <= 1.0:
+        raise ConfigError(f"{where}: p must lie in [0, 1], got {p}")
+    return float(p)
+
+
 def dropout(x: Tensor, p: float = 0.5, training: bool = True,
             generator: _random.Generator | None = None) -> Tensor:
     """Zero each element with probability p and scale the rest by 1 / (1 - p).
@@ -210,9 +222,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True,
         >>> F.dropout(gf.ones(4, 4), 0.5).shape
         (4, 4)
     """
-    p = float(p)
-    if not 0.0 <= p <= 1.0:
-        raise ConfigError(f"dropout: p must lie in [0, 1], got {p}")
+    p = dropout_probability(p, "dropout")
     if not training or p == 0.0:
         return x
     if p == 1.0:
@@ -222,6 +232,21 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True,
     keep = generator.bernoulli(1.0 - p, x.shape, backend.xp, backend.device)
     scale = backend.xp.astype(keep, x.data.dtype) * (1.0 / (1.0 - p))
     return x * Tensor._wrap(scale, backend)
+
+
+def _check_embedding_indices(indices: Tensor, size: int) -> None:
+    """Every index in [0, size): a negative index is an error, not a row from the end
+    (PyTorch's rule)."""
+    xp = indices.backend.xp
+    data = indices.data
+    if data.size and bool(xp.any((data < 0) | (data >= size))):
+        from gradflow.errors import IndexingError
+
+        host = indices.numpy().reshape(-1)
+        bad = int(host[(host < 0) | (host >= size)][0])
+        raise IndexingError(f"embedding: index {bad} is out of range for an embedding of size "
+                            f"{size} (valid indices are 0..{size - 1}; negative ones are not "
+                            "counted from the end)")
 
 
 def embedding(indices: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
@@ -241,6 +266,7 @@ def embedding(indices: Tensor, weight: Tensor, padding_idx: int | None = None) -
     """
     if indices.dtype.is_floating_point or indices.dtype.name == "bool":
         raise DTypeError(f"embedding: indices must be integers, got {indices.dtype.name}")
+    _check_embedding_indices(indices, weight.shape[0])
     out = weight[indices]
     if padding_idx is not None:
         if padding_idx < 0:
@@ -322,7 +348,7 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> T
 
 
 # the losses build on the functions above
-from gradflow.nn.functional_activation import (
+from gradflow.nn.functional_activation import (  # noqa: E402
     celu,
     elu,
     glu,
@@ -341,13 +367,13 @@ from gradflow.nn.functional_activation import (
     tanhshrink,
     threshold,
 )
-from gradflow.nn.functional_conv import (
+from gradflow.nn.functional_conv import (  # noqa: E402
     adaptive_avg_pool2d,
     avg_pool2d,
     conv2d,
     max_pool2d,
 )
-from gradflow.nn.functional_conv_extra import (
+from gradflow.nn.functional_conv_extra import (  # noqa: E402
     adaptive_avg_pool1d,
     adaptive_max_pool1d,
     adaptive_max_pool2d,
@@ -361,7 +387,7 @@ from gradflow.nn.functional_conv_extra import (
     max_unpool2d,
     unfold,
 )
-from gradflow.nn.functional_extra import (
+from gradflow.nn.functional_extra import (  # noqa: E402
     cosine_similarity,
     interpolate,
     normalize,
@@ -370,7 +396,7 @@ from gradflow.nn.functional_extra import (
     pixel_unshuffle,
     scaled_dot_product_attention,
 )
-from gradflow.nn.functional_losses import (
+from gradflow.nn.functional_losses import (  # noqa: E402
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
@@ -379,7 +405,7 @@ from gradflow.nn.functional_losses import (
     nll_loss,
     smooth_l1_loss,
 )
-from gradflow.nn.functional_losses_extra import (
+from gradflow.nn.functional_losses_extra import (  # noqa: E402
     cosine_embedding_loss,
     gaussian_nll_loss,
     hinge_embedding_loss,
@@ -392,7 +418,7 @@ from gradflow.nn.functional_losses_extra import (
     soft_margin_loss,
     triplet_margin_loss,
 )
-from gradflow.nn.functional_norm import (
+from gradflow.nn.functional_norm import (  # noqa: E402
     dropout1d,
     dropout2d,
     dropout3d,

@@ -7,7 +7,8 @@ conv2d, max_pool2d and avg_pool2d are ops with their own backward rules
 from __future__ import annotations
 
 from gradflow.errors import ConfigError, DTypeError, ShapeError
-from gradflow.ops.conv import avg_pool2d, conv2d, max_pool2d
+from gradflow.ops.conv import conv2d
+from gradflow.ops.pool import avg_pool2d, max_pool2d
 from gradflow.tensor import Tensor
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "conv2d", "max_pool2d"]

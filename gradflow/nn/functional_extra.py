@@ -11,7 +11,7 @@ import math
 
 import gradflow as gf
 from gradflow.errors import ConfigError, ShapeError
-from gradflow.ops.elementwise import cast
+from gradflow.ops.cast import cast
 from gradflow.tensor import Tensor
 
 __all__ = [

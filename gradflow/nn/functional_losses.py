@@ -48,6 +48,9 @@ def _check_labels(target: Tensor, sample_shape, classes: int, ignore_index: int,
     if tuple(target.shape) != tuple(sample_shape):
         raise ShapeError(f"{op}: class-index target of shape {target.shape} does not fit the "
                          f"input; expected {tuple(sample_shape)}")
+    if target.dtype.name == "bool":
+        raise DTypeError(f"{op}: class-index target is bool; labels must be integers "
+                         "(target.long()), or class probabilities of the input's shape")
     labels = target.numpy()
     bad = labels[(labels != ignore_index) & ((labels < 0) | (labels >= classes))]
     if bad.size:
@@ -132,6 +135,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         raise ConfigError(f"cross_entropy: label_smoothing must lie in [0, 1], "
                           f"got {label_smoothing}")
     rows, sample_shape = _classes_last(input, "cross_entropy")
+    if target.dtype.is_floating_point and tuple(target.shape) == sample_shape != input.shape:
+        raise DTypeError(f"cross_entropy: target of shape {target.shape} holds class indices "
+                         f"but is {target.dtype.name}; labels must be integers (target.long()), "
+                         f"or give class probabilities of the input's shape {input.shape}")
     if not target.dtype.is_floating_point and (weight is None or not weight.requires_grad):
         from gradflow.ops.loss import softmax_cross_entropy
 

@@ -15,7 +15,7 @@ from gradflow.errors import ConfigError, ShapeError
 from gradflow.nn.functional_activation import logsigmoid, softplus
 from gradflow.nn.functional_extra import pairwise_distance
 from gradflow.nn.functional_losses import _check_reduction, _reduce, _same_shape
-from gradflow.ops.elementwise import cast
+from gradflow.ops.cast import cast
 from gradflow.tensor import Tensor
 
 __all__ = [

@@ -9,8 +9,9 @@ from gradflow.ops.compare import (
     bitwise_xor, eq, ge, gt, isclose, isfinite, isinf, isnan, isneginf, isposinf, le,
     logical_and, logical_not, logical_or, logical_xor, lt, ne,
 )
+from gradflow.ops.cast import cast, clone
 from gradflow.ops.elementwise import (
-    abs, add, cast, clamp, clone, cos, div, erf, exp, floor_divide, fmod, log, maximum, minimum,
+    abs, add, clamp, cos, div, erf, exp, floor_divide, fmod, log, maximum, minimum,
     mul, neg, pow, rdiv, reciprocal, relu, remainder, rpow, rsub, sigmoid, sin, sqrt, square, sub,
     tanh, where,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 
-from gradflow.errors import DTypeError, GradflowError, ShapeError
+from gradflow.errors import ConfigError, DimensionError, DTypeError, GradflowError, ShapeError
 from gradflow.tensor import Tensor
 
 SCALARS = (int, float, bool)
@@ -18,16 +18,12 @@ def as_tensor_like(value, like: Tensor) -> Tensor:
 
 
 def promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """PyTorch-style promotion when two tensors' dtypes differ (int with float gives float)."""
-    from gradflow.ops.elementwise import cast
+    """Both tensors cast to their common dtype (PyTorch's promote_types)."""
+    from gradflow.ops.cast import cast
+    from gradflow.ops.promotion import promote_types
 
-    da, db = a.dtype, b.dtype
-    if da.is_floating_point and not db.is_floating_point:
-        return a, cast(b, da)
-    if db.is_floating_point and not da.is_floating_point:
-        return cast(a, db), b
-    wider = da if da.itemsize >= db.itemsize else db
-    return (a if da is wider else cast(a, wider)), (b if db is wider else cast(b, wider))
+    target = promote_types(a.dtype, b.dtype)
+    return tuple(t if t.dtype is target else cast(t, target) for t in (a, b))
 
 
 def broadcast_shapes(op: str, *shapes) -> tuple[int, ...]:
@@ -72,7 +68,8 @@ def normalize_dim(dim: int, ndim: int, op: str) -> int:
         raise DTypeError(f"{op}: dim must be an int (or a tuple of ints), got {dim!r} "
                          f"({type(dim).__name__})") from None
     if not -max(ndim, 1) <= dim < max(ndim, 1):
-        raise ShapeError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions")
+        raise DimensionError(f"{op}: dim {dim} is out of range for a tensor with {ndim} "
+                             "dimensions")
     return dim % ndim if ndim else 0
 
 
@@ -83,5 +80,24 @@ def normalize_dims(dim, ndim: int, op: str) -> tuple[int, ...] | None:
         dims = (normalize_dim(dim, ndim, op),)
     else:
         dims = tuple(sorted(normalize_dim(d, ndim, op) for d in dim))
+        if len(set(dims)) < len(dims):
+            raise ShapeError(f"{op}: dim {tuple(dim)} names a dimension twice")
     # NOTE: a 0-d tensor accepts dim 0 and -1 (PyTorch) but has no axis to reduce
     return dims if ndim else ()
+
+
+def pair_of_ints(value, name: str, op: str, minimum: int = 1) -> tuple[int, int]:
+    """`value` as an (int, int) pair (one int is repeated), each >= minimum, else ConfigError."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) != 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in items):
+        kind = "positive" if minimum == 1 else "non-negative"
+        raise ConfigError(f"{op}: {name} must be a {kind} int or a pair of them, got {value!r}")
+    return items
+
+
+def positive_int(value, name: str, op: str) -> int:
+    """`value` if it is an int >= 1, else a ConfigError naming the op and the argument."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{op}: {name} must be a positive int, got {value!r}")
+    return value

@@ -13,6 +13,7 @@ from gradflow.autograd.function import Function, mismatch_error
 from gradflow.errors import ConfigError, DTypeError
 from gradflow.ops._util import as_tensor_like, reraise
 from gradflow.ops.promotion import as_python_scalar, is_scalar, result_type
+from gradflow.ops.cast import cast
 from gradflow.tensor import Tensor
 
 # -- arithmetic ---------------------------------------------------------------
@@ -65,11 +66,15 @@ class Neg(Function):
 def _operands(a, b, op: str, *, floating: bool = False):
     """Both operands under PyTorch's promotion: tensors cast to the result dtype (the default
     float when `floating` and the result is bool or integer), scalars as Python numbers."""
-    if isinstance(a, Tensor) and isinstance(b, Tensor):
-        if b.backend is not a.backend:
-            raise mismatch_error(op, (a, b))
-        if a.data.dtype == b.data.dtype and (not floating or a.data.dtype in a.backend.float_dtypes):
-            return a, b
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            if b.backend is not a.backend:
+                raise mismatch_error(op, (a, b))
+            if a.data.dtype == b.data.dtype and (
+                    not floating or a.data.dtype in a.backend.float_dtypes):
+                return a, b
+        elif (type(b) is float or type(b) is int) and a.data.dtype in a.backend.float_dtypes:
+            return a, b  # the common case, decided without result_type: a keeps its dtype
     like = a if isinstance(a, Tensor) else b
     a = a if isinstance(a, Tensor) or is_scalar(a) else as_tensor_like(a, like)
     b = b if isinstance(b, Tensor) or is_scalar(b) else as_tensor_like(b, like)
@@ -79,9 +84,23 @@ def _operands(a, b, op: str, *, floating: bool = False):
     return _to(a, dtype, op), _to(b, dtype, op)
 
 
+def _same_kind(a, b) -> bool:
+    """Whether a and b need no promotion: tensors of one dtype and device, or a float
+    tensor with a Python number."""
+    if type(a) is not Tensor:
+        return False
+    if type(b) is Tensor:
+        return b.backend is a.backend and a.data.dtype == b.data.dtype
+    return (type(b) is float or type(b) is int) and a.data.dtype in a.backend.float_dtypes
+
+
 def _to(value, dtype, op: str):
     if isinstance(value, Tensor):
         return value if value.dtype is dtype else cast(value, dtype)
+    if type(value) is int and not dtype.is_floating_point:
+        from gradflow.creation import check_fits
+
+        check_fits(value, dtype, op)  # uint8 + 300 is an error, never a wrapped result
     try:
         return as_python_scalar(value, dtype)
     except DTypeError as exc:
@@ -89,7 +108,11 @@ def _to(value, dtype, op: str):
 
 
 def _binary(cls, a, b, op: str, *, floating: bool = False, **params):
-    a, b = _operands(a, b, op, floating=floating)
+    """cls applied to both operands after promotion; backend errors named after `op`."""
+    if not _same_kind(a, b):  # NOTE: the common case is decided inline: this runs per op
+        a, b = _operands(a, b, op, floating=floating)
+    elif floating and a.data.dtype not in a.backend.float_dtypes:
+        a, b = _operands(a, b, op, floating=floating)
     try:
         return cls.apply(a, b, **params)
     except (ValueError, TypeError) as exc:
@@ -123,11 +146,7 @@ def div(a: Tensor, b, *, rounding_mode: str | None = None) -> Tensor:
     if rounding_mode == "floor":
         return floor_divide(a, b)
     if rounding_mode == "trunc":
-        a, b = _operands(a, b, "div")
-        try:
-            return Rounded.apply(a, b, fn=_trunc_divide)
-        except (ValueError, TypeError) as exc:
-            raise reraise("div", exc, a, b) from None
+        return _binary(Rounded, a, b, "div", fn=_trunc_divide)
     raise ConfigError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
 
 
@@ -145,11 +164,7 @@ def _is_float(value) -> bool:
 
 def floor_divide(a: Tensor, b) -> Tensor:
     """a // b, rounded toward minus infinity (Python's and PyTorch's //); gradient 0."""
-    a, b = _operands(a, b, "floor_divide")
-    try:
-        return Rounded.apply(a, b, fn=_floor_divide)
-    except (ValueError, TypeError) as exc:
-        raise reraise("floor_divide", exc, a, b) from None
+    return _binary(Rounded, a, b, "floor_divide", fn=_floor_divide)
 
 
 def _floor_divide(xp, a, b):
@@ -158,6 +173,8 @@ def _floor_divide(xp, a, b):
 
 class Rounded(Function):
     """A piecewise-constant function of its inputs (rounded division): gradient 0."""
+
+    params = ("fn",)  # fn(xp, *arrays): the forward
 
     def forward(self, *args):
         return self.fn(self.backend.xp, *args)
@@ -174,8 +191,8 @@ def _zeros(like: Tensor) -> Tensor:
 class Remainder(Function):
     """a % b with the divisor's sign (Python's), or fmod (C's: the dividend's sign)."""
 
-    saves_inputs = True
-    reads_for = ((), (0, 1))
+    params = ("c_sign",)
+    grad_reads = ((), (0, 1))  # only b's gradient reads a and b
 
     def forward(self, a, b):
         r = a % b
@@ -196,14 +213,12 @@ class Remainder(Function):
 
 def remainder(a: Tensor, b) -> Tensor:
     """a % b with the sign of b (Python's %); a - floor(a / b) * b."""
-    a, b = _operands(a, b, "remainder")
-    return Remainder.apply(a, b, c_sign=False)
+    return _binary(Remainder, a, b, "remainder", c_sign=False)
 
 
 def fmod(a: Tensor, b) -> Tensor:
     """C's remainder: a - trunc(a / b) * b, with the sign of a."""
-    a, b = _operands(a, b, "fmod")
-    return Remainder.apply(a, b, c_sign=True)
+    return _binary(Remainder, a, b, "fmod", c_sign=True)
 
 
 def neg(x: Tensor) -> Tensor:
@@ -216,6 +231,12 @@ def neg(x: Tensor) -> Tensor:
 
 def sub(a: Tensor, b, *, alpha=1) -> Tensor:
     """a - alpha * b."""
+    if alpha == 1 and _same_kind(a, b) and type(b) is Tensor and (
+            a.data.dtype in a.backend.float_dtypes):
+        try:
+            return Add.apply(a, Neg.apply(b))
+        except (ValueError, TypeError) as exc:
+            raise reraise("sub", exc, a, b) from None
     if (isinstance(a, Tensor) and a.dtype.name == "bool") or (
             isinstance(b, Tensor) and b.dtype.name == "bool"):
         raise DTypeError("sub: subtracting bool tensors is not defined; use ^ or "
@@ -248,7 +269,7 @@ def rdiv(a: Tensor, b) -> Tensor:
 class Pow(Function):
     """x ** e, either of which may be a constant scalar; the backend's pow."""
 
-    saves_inputs = True
+    grad_reads = ((0, 1), (0, 1))
     saves_output = True
 
     def forward(self, x, e):
@@ -473,17 +494,11 @@ class Erf(Function):
     grad_reads = ((0,),)
 
     def forward(self, x):
-        # NOTE: the array API has no erf. This is the Chebyshev fit of erfc
-        # (Numerical Recipes' erfcc): relative error below 1.2e-7 everywhere,
-        # which is float32 rounding; float64 results carry that error too.
-        xp = self.backend.xp
-        z = xp.abs(x)
-        t = 1.0 / (1.0 + 0.5 * z)
-        poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (
-            0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (
-                1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
-        erfc = t * xp.exp(poly)
-        return xp.where(x >= 0, 1.0 - erfc, erfc - 1.0)
+        # NOTE: the array API has no erf: ops/_erf.py evaluates piecewise series to a few
+        # ulp in float64 and float32.
+        from gradflow.ops import _erf
+
+        return _erf.erf(self.backend.xp, x, self.backend.device)
 
     def backward(self, grad):
         x = self.inputs[0]
@@ -510,7 +525,8 @@ class Maximum(Function):
         share_a = xp.astype(wins, dtype) + 0.5 * xp.astype(a == b, dtype)
         share_a = _constant(share_a, self.backend, dtype)
         needs = self.needs_input_grad
-        return (grad * share_a if needs[0] else None), (grad * (1.0 - share_a) if needs[1] else None)
+        return (grad * share_a if needs[0] else None,
+                grad * (1.0 - share_a) if needs[1] else None)
 
 
 class Where(Function):
@@ -660,59 +676,3 @@ def _tensorize(value, like: Tensor, dtype=None) -> Tensor:
                         device=like.backend)
         value = tensor(value, device=like.backend)
     return value if dtype is None or value.dtype is dtype else cast(value, dtype)
-
-
-# -- copies, casts and transfers --------------------------------------------------
-
-
-class Clone(Function):
-    def forward(self, x):
-        return self.backend.xp.asarray(x, copy=True)
-
-    def backward(self, grad):
-        return grad
-
-
-class Cast(Function):
-    params = ("target",)
-    saved = ("source",)
-
-    def forward(self, x):
-        self.source = x.dtype
-        return self.backend.xp.astype(x, self.target)
-
-    def backward(self, grad):
-        return Cast.apply(grad, target=self.source)
-
-
-class Transfer(Function):
-    """Copy to another device; the gradient goes back to the source device."""
-
-    params = ("target",)
-
-    def forward(self, x):
-        return self.target.from_host(self.backend.to_host(x))
-
-    def backward(self, grad):
-        return transfer(grad, self.backend)
-
-
-def clone(x: Tensor) -> Tensor:
-    return Clone.apply(x)
-
-
-def cast(x: Tensor, dtype) -> Tensor:
-    """Convert to a gradflow dtype (differentiable between float dtypes)."""
-    target = x.backend.xp_dtype(dtype)
-    if x.data.dtype == target:
-        return x
-    out = Cast.apply(x, target=target)
-    if not dtype.is_floating_point and out.requires_grad:
-        out.requires_grad, out.creator = False, None
-    return out
-
-
-def transfer(x: Tensor, target) -> Tensor:
-    out = Transfer.apply(x, target=target)
-    out.backend = target
-    return out

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from gradflow.autograd.function import Function
-from gradflow.errors import ShapeError
-from gradflow.ops._util import promote
+from gradflow.autograd.function import Function, mismatch_error
+from gradflow.errors import ConfigError, ShapeError
+from gradflow.ops._util import as_tensor_like, broadcast_shapes, normalize_dim, promote
+from gradflow.ops.elementwise import abs as absolute
+from gradflow.ops.reduce import _dims, amax, amin, norm
+from gradflow.ops.reduce import sum as total
+from gradflow.ops.shape import (
+    broadcast_to, getitem, permute, reshape, squeeze, stack, transpose, unsqueeze,
+)
 from gradflow.tensor import Tensor
 
 
@@ -15,7 +21,6 @@ class MatMul(Function):
         return self.backend.xp.matmul(a, b)
 
     def backward(self, grad):
-        from gradflow.ops.shape import reshape, transpose, unsqueeze
 
         a, b = self.inputs
         needs = self.needs_input_grad
@@ -57,8 +62,6 @@ class Linear(Function):
         return out + bias
 
     def backward(self, grad):
-        from gradflow.ops.reduce import sum as total
-        from gradflow.ops.shape import reshape, transpose
 
         x, weight, bias = self.inputs
         needs = self.needs_input_grad
@@ -97,12 +100,10 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         [3.0, 3.0]
     """
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
-        from gradflow.ops._util import as_tensor_like
 
         a = a if isinstance(a, Tensor) else as_tensor_like(a, b)
         b = b if isinstance(b, Tensor) else as_tensor_like(b, a)
     if a.backend is not b.backend:
-        from gradflow.autograd.function import mismatch_error
 
         raise mismatch_error("matmul", (a, b))
     if a.ndim == 0 or b.ndim == 0:
@@ -164,21 +165,18 @@ def addmm(input: Tensor, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:  #
     if alpha != 1:
         product = product * alpha
     if beta == 0:  # input is ignored, NaNs included (PyTorch)
-        from gradflow.ops.shape import broadcast_to
 
         return broadcast_to(product, _broadcast(product, input))
     return product + (input if beta == 1 else input * beta)
 
 
 def _broadcast(a: Tensor, b: Tensor) -> tuple:
-    from gradflow.ops._util import broadcast_shapes
 
     return broadcast_shapes("addmm", a.shape, b.shape)
 
 
 def outer(a: Tensor, b: Tensor) -> Tensor:
     """a[i] * b[j] for 1-d a and b."""
-    from gradflow.ops.shape import reshape
 
     if a.ndim != 1 or b.ndim != 1:
         raise _shape_error("outer", "expects two 1-d tensors", a, b)
@@ -194,7 +192,6 @@ def inner(a: Tensor, b: Tensor) -> Tensor:
 
 def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     """Contract the last `dims` dimensions of a with the first of b, or the listed pairs."""
-    from gradflow.ops.shape import permute, reshape
 
     if isinstance(dims, int):
         if dims < 0 or dims > min(a.ndim, b.ndim):
@@ -219,8 +216,6 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
 
 def cross(a: Tensor, b: Tensor, dim: int | None = None) -> Tensor:
     """The cross product of 3-vectors along dim (the first dimension of size 3 by default)."""
-    from gradflow.ops._util import broadcast_shapes, normalize_dim
-    from gradflow.ops.shape import broadcast_to, getitem, stack
 
     shape = broadcast_shapes("cross", a.shape, b.shape)
     a, b = broadcast_to(a, shape), broadcast_to(b, shape)
@@ -261,9 +256,6 @@ def einsum(subscripts: str, *operands) -> Tensor:
 
 def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """The `ord`-norm of x as one vector (or over `dim`): 2, inf, -inf, 0 or any p."""
-    from gradflow.ops.elementwise import abs as absolute
-    from gradflow.ops.reduce import _dims, amax, amin, norm
-    from gradflow.ops.reduce import sum as total
 
     if dtype is not None:
         x = x.to(dtype)
@@ -283,11 +275,6 @@ def matrix_norm(x: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,
                 dtype=None) -> Tensor:
     """The Frobenius norm ("fro") or the largest/smallest absolute column (1, -1) or row
     (inf, -inf) sum of the matrices in dims `dim`."""
-    from gradflow.errors import ConfigError
-    from gradflow.ops._util import normalize_dim
-    from gradflow.ops.elementwise import abs as absolute
-    from gradflow.ops.reduce import amax, amin
-    from gradflow.ops.reduce import sum as total
 
     if x.ndim < 2:
         raise ShapeError(f"matrix_norm: expects at least 2 dimensions, got shape {x.shape}")
@@ -306,7 +293,6 @@ def matrix_norm(x: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,
     pick = amax if ord in (1, float("inf")) else amin
     out = pick(per_line, kept, keepdim=True)
     if not keepdim:
-        from gradflow.ops.shape import squeeze
 
         out = squeeze(out, (rows, cols))
     return out

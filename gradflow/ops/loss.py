@@ -40,7 +40,10 @@ class SoftmaxCrossEntropy(Function):
         self.mask = xp.astype(valid, rows.dtype)
         weight = self.weight
         self.row_weight = self.mask if weight is None else xp.take(weight, safe) * self.mask
-        loss = -xp.sum(logp * self.onehot, axis=1) * self.row_weight
+        # NOTE: pick the label's log-probability with where, not a product with the one-hot:
+        # a masked (-inf) logit elsewhere in the row would give 0 * -inf = nan.
+        picked = xp.where(self.onehot * self.mask[:, None] > 0, logp, xp.zeros_like(logp))
+        loss = -xp.sum(picked, axis=1) * self.row_weight
         smoothing = self.label_smoothing
         if smoothing > 0.0:
             spread = logp if weight is None else logp * weight

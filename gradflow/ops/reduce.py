@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import builtins
 import functools
 from collections import namedtuple
 
 from gradflow.autograd.function import Function
 from gradflow.autograd.sum_to import sum_to  # noqa: F401 - gf.sum_to, x.sum_to()
-from gradflow.errors import ConfigError
+from gradflow.errors import ConfigError, ShapeError
 from gradflow.ops._util import normalize_dims
 from gradflow.tensor import Tensor
 
@@ -126,7 +125,9 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     dims = _dims(dim, x, "mean")
     if not x.dtype.is_floating_point:
         x = x.float()
-    return Sum.apply(x, dims=dims, keepdim=keepdim) * (1.0 / builtins.max(_count(x, dims), 1))
+    count = _count(x, dims)
+    # NOTE: the mean of no elements is NaN (0/0), as in PyTorch
+    return Sum.apply(x, dims=dims, keepdim=keepdim) * (1.0 / count if count else float("nan"))
 
 
 @dim_aliases
@@ -152,14 +153,26 @@ def std(x: Tensor, dim=None, keepdim: bool = False, *, correction: int = 1,
     return SqrtOfSquares.apply(var(x, dim, keepdim, correction=correction, unbiased=unbiased))
 
 
+def _check_not_empty(x: Tensor, dims, op: str) -> None:
+    """max, min, argmax and argmin have no value over zero elements: say so."""
+    if _count(x, dims) == 0 and x.numel() == 0:
+        where = "" if dims is None else f" along dim {dims[0] if len(dims) == 1 else dims}"
+        raise ShapeError(f"{op}: the tensor of shape {x.shape} has no elements{where}, and "
+                         f"{op} of nothing is undefined; check for empty input first")
+
+
 @dim_aliases
 def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return Max.apply(x, dims=_dims(dim, x, "amax"), keepdim=keepdim, low=False)
+    dims = _dims(dim, x, "amax")
+    _check_not_empty(x, dims, "amax")
+    return Max.apply(x, dims=dims, keepdim=keepdim, low=False)
 
 
 @dim_aliases
 def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return Max.apply(x, dims=_dims(dim, x, "amin"), keepdim=keepdim, low=True)
+    dims = _dims(dim, x, "amin")
+    _check_not_empty(x, dims, "amin")
+    return Max.apply(x, dims=dims, keepdim=keepdim, low=True)
 
 
 @dim_aliases
@@ -192,6 +205,7 @@ def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     xp = x.backend.xp
     data = x.data if x.data.dtype != xp.bool else xp.astype(x.data, xp.int8)
     dims = normalize_dims(dim, x.ndim, "argmax")
+    _check_not_empty(x, dims or None, "argmax")
     if not dims:  # all elements: dim is None, or x is 0-d
         data = xp.reshape(data, (-1,))
         result = xp.argmax(data)
@@ -209,6 +223,7 @@ def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     xp = x.backend.xp
     data = x.data if x.data.dtype != xp.bool else xp.astype(x.data, xp.int8)
     dims = normalize_dims(dim, x.ndim, "argmin")
+    _check_not_empty(x, dims or None, "argmin")
     if not dims:  # all elements: dim is None, or x is 0-d
         result = xp.argmin(xp.reshape(data, (-1,)))
         if keepdim:
@@ -259,16 +274,24 @@ def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
 
 @dim_aliases
 def norm(x: Tensor, p: float = 2.0, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    """The p-norm over `dim` (all elements by default); gradient 0 at a zero input."""
+    """The p-norm over `dim` (all elements by default); gradient 0 at a zero input; p=0 counts
+    the non-zero elements and p=-inf is the smallest magnitude, as in PyTorch."""
     from gradflow.ops.elementwise import SqrtOfSquares
     from gradflow.ops.elementwise import abs as absolute
 
     if p is None or p == "fro":
         p = 2.0
+    if not isinstance(p, (int, float)) or isinstance(p, bool) or not p >= -float("inf"):
+        raise ConfigError(f"norm: p must be a number (0, 1, 2, inf, -inf, ...) or 'fro', "
+                          f"got {p!r}")
     if dtype is not None:
         x = x.to(dtype)
     elif not x.dtype.is_floating_point:
         x = x.float()
+    if p == 0:  # NOTE: a count, constant in x: its gradient is zero (PyTorch's rule)
+        return sum((x != 0).to(x.dtype), dim, keepdim)
+    if p == -float("inf"):
+        return amin(absolute(x), dim, keepdim)
     if p == 2.0:
         return SqrtOfSquares.apply(sum(x * x, dim, keepdim))
     if p == float("inf"):

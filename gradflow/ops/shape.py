@@ -181,6 +181,18 @@ def _shape_arg(shape) -> tuple:
     return tuple(shape)
 
 
+def _check_sizes(shape: tuple, x: Tensor, op: str) -> tuple:
+    """Sizes are ints, each >= 0 or a single -1."""
+    for s in shape:
+        if not isinstance(s, int) or isinstance(s, bool):
+            raise ShapeError(f"{op}: sizes must be ints, got {shape} for a tensor of shape "
+                             f"{x.shape} ({s!r} is a {type(s).__name__})")
+    if builtins.any(s < -1 for s in shape) or shape.count(-1) > 1:
+        raise ShapeError(f"{op}: cannot view a tensor of shape {x.shape} as {shape}: sizes are "
+                         "non-negative, with at most one -1 to be inferred")
+    return shape
+
+
 def reshape(x: Tensor, *shape) -> Tensor:
     """The same values in a new shape (one dimension may be -1).
 
@@ -188,7 +200,7 @@ def reshape(x: Tensor, *shape) -> Tensor:
         >>> gf.arange(6).reshape(2, 3).shape
         (2, 3)
     """
-    shape = _shape_arg(shape)
+    shape = _check_sizes(_shape_arg(shape), x, "reshape")
     if shape == tuple(x.data.shape):
         return x
     known = 1
@@ -209,7 +221,8 @@ def reshape(x: Tensor, *shape) -> Tensor:
 def permute(x: Tensor, *dims) -> Tensor:
     dims = tuple(normalize_dim(d, x.ndim, "permute") for d in _shape_arg(dims))
     if sorted(dims) != list(range(x.ndim)):
-        raise ShapeError(f"permute: {dims} is not a permutation of the {x.ndim} dimensions of {x.shape}")
+        raise ShapeError(f"permute: {dims} is not a permutation of the {x.ndim} dimensions of "
+                         f"{x.shape}")
     return Permute.apply(x, dims=dims)
 
 
@@ -241,6 +254,9 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return reshape(x, (1,))
     start = normalize_dim(start_dim, x.ndim, "flatten")
     end = normalize_dim(end_dim, x.ndim, "flatten")
+    if start > end:
+        raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for a "
+                         f"tensor of shape {x.shape}")
     return reshape(x, (*x.shape[:start], -1, *x.shape[end + 1:]))
 
 
@@ -263,6 +279,10 @@ def cat(tensors, dim: int = 0) -> Tensor:
     if not tensors:
         raise ConfigError("cat: expected a non-empty list of tensors")
     first = tensors[0]
+    for position, t in enumerate(tensors):
+        if isinstance(t, Tensor) and t.ndim == 0:
+            raise ShapeError(f"cat: the tensor at position {position} is 0-d and has no "
+                             "dimension to join along; use gf.stack, or reshape it to (1,)")
     dim = normalize_dim(dim, first.ndim, "cat")
     for t in tensors[1:]:
         if t.ndim != first.ndim or any(
@@ -271,7 +291,9 @@ def cat(tensors, dim: int = 0) -> Tensor:
             shapes = ", ".join(str(u.shape) for u in tensors)
             raise ShapeError(f"cat: shapes {shapes} differ outside dimension {dim}")
     if len({t.dtype for t in tensors}) > 1:  # gradflow dtypes: comparable across devices
-        target = max((t.dtype for t in tensors), key=lambda d: (d.is_floating_point, d.itemsize))
+        from gradflow.ops.promotion import result_type
+
+        target = result_type(*(t.dtype for t in tensors))  # PyTorch's cat promotes like add
         tensors = [t.to(target) for t in tensors]
     return Cat.apply(*tensors, dim=dim)
 
@@ -309,6 +331,8 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
 
 
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
+    if not isinstance(chunks, int) or isinstance(chunks, bool) or chunks <= 0:
+        raise ConfigError(f"chunk: chunks must be a positive int, got {chunks!r}")
     n = x.shape[normalize_dim(dim, x.ndim, "chunk")]
     return split(x, -(-n // chunks) if n else 1, dim)
 
@@ -433,6 +457,41 @@ def _is_bool(array) -> bool:
     return str(array.dtype).endswith("bool")
 
 
+def _check_steps(key, x: Tensor, op: str) -> None:
+    for k in key if isinstance(key, tuple) else (key,):
+        if isinstance(k, slice) and k.step is not None and k.step == 0:
+            raise IndexingError(f"{op}: slice {k} of a tensor of shape {x.shape} has step 0; "
+                                "a step must be positive")
+
+
+def _check_put(x: Tensor, key, value) -> None:
+    """setitem's key fits x (int positions in range, masks of the indexed shape) and a Python
+    number fits x's dtype; checked first, so a rejected write changes nothing."""
+    from gradflow.creation import check_fits
+
+    key = key if isinstance(key, tuple) else (key,)
+    _check_steps(key, x, "setitem")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        check_fits(value, x.dtype, "setitem")
+    axis = 0
+    for k in key:
+        if k is Ellipsis or k is None:
+            break
+        if isinstance(k, int) and not isinstance(k, bool):
+            if axis >= x.ndim or not -x.shape[axis] <= k < x.shape[axis]:
+                size = x.shape[axis] if axis < x.ndim else "no"
+                raise IndexingError(f"setitem: index {k} is out of range for dimension {axis} "
+                                    f"of size {size} (tensor of shape {x.shape})")
+        elif hasattr(k, "dtype") and _is_bool(k):
+            indexed = x.shape[axis:axis + k.ndim]
+            if tuple(k.shape) != indexed:
+                raise IndexingError(f"setitem: boolean mask of shape {tuple(k.shape)} does not "
+                                    f"match the indexed dimensions {indexed} of a tensor of "
+                                    f"shape {x.shape}")
+            axis += k.ndim - 1
+        axis += 1
+
+
 def _expand_key(x: Tensor, key) -> tuple:
     """The key as a tuple with one Ellipsis made explicit as slices, index arrays as backend
     arrays (a bool mask of k dimensions standing for k dimensions)."""
@@ -460,6 +519,7 @@ def getitem(x: Tensor, key) -> Tensor:
     arrays (integer, repeats allowed, or bool masks) then pick elements. The dimensions they
     index are replaced by the broadcast index shape, in place when the index arrays are next
     to each other, else first (ints count as basic indices, as in PyTorch)."""
+    _check_steps(key, x, "index")
     key = _expand_key(x, key)
     if not builtins.any(hasattr(k, "dtype") for k in key):
         return _basic(x, key)
@@ -561,6 +621,7 @@ def index_put(x: Tensor, key, value, accumulate: bool = False) -> Tensor:
     (`accumulate=False`), or the sum of all of them, added in order (`accumulate=True`):
     deterministic and equal on every device.
     """
+    _check_put(x, key, value)
     if accumulate or _has_integer_array(x, key):
         return _put_at_positions(x, key, value, accumulate)
     if not isinstance(key, tuple):

@@ -8,7 +8,10 @@
 
 from gradflow.testing.assertions import assert_close, to_numpy
 from gradflow.testing.compare import (
-    DeviceReport, TrainingReport, compare_devices, compare_training,
+    DeviceReport,
+    TrainingReport,
+    compare_devices,
+    compare_training,
 )
 from gradflow.testing.gradcheck import GradcheckError, gradcheck, gradgradcheck
 

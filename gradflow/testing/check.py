@@ -26,22 +26,27 @@ class CheckReport:
     rows: list[CheckRow] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)  # device -> why it could not run
     allow_missing: bool = False
+    require_gpu: bool = False
     seconds: float = 0.0
+
+    def _excused(self, device: str) -> bool:
+        return self.allow_missing and not (self.require_gpu and device.startswith("cuda"))
 
     @property
     def ok(self) -> bool:
-        """Every row passed, at least one row ran, and no device was missing (unless allowed)."""
+        """Every row passed, at least one row ran, and no device was missing (unless allowed;
+        a CUDA device never is under require_gpu)."""
         if not self.rows:
             return False
-        return all(r.ok for r in self.rows) and (self.allow_missing or not self.missing)
+        return all(r.ok for r in self.rows) and all(self._excused(d) for d in self.missing)
 
     def table(self) -> str:
         lines = [f"{'op / model':<30} {'device':<20} {'max error':>10}  status", "-" * 78]
         for r in self.rows:
             status = "ok" if r.ok else f"FAIL: {r.detail}"
             lines.append(f"{r.name:<30} {r.device:<20} {r.max_error:>10.2e}  {status}")
-        status = "missing (allowed)" if self.allow_missing else "FAIL: missing"
         for device, reason in self.missing.items():
+            status = "missing (allowed)" if self._excused(device) else "FAIL: missing"
             lines.append(f"{'(all)':<30} {device:<20} {'':>10}  {status}: {reason}")
         failed = [r for r in self.rows if not r.ok]
         summary = (f"{len(self.rows) - len(failed)} passed, {len(failed)} failed, "
@@ -103,21 +108,27 @@ def _check_models(devices, dtype) -> list[CheckRow]:
     return rows
 
 
-def run_check(devices, dtype_name: str = "float32", allow_missing: bool = False) -> CheckReport:
+def run_check(devices, dtype_name: str = "float32", allow_missing: bool = False,
+              require_gpu: bool = False) -> CheckReport:
     """Check every registered op and the reference models on `devices` (cpu is the reference).
 
     `devices` is a list of names or a comma-separated string ("all": every available device).
     An unknown name raises UnknownDeviceError (a ConfigError); an unavailable device, or one
     without the dtype, makes the report fail unless `allow_missing`; a run that checked
-    nothing never passes.
+    nothing never passes. `require_gpu` adds "cuda" when no CUDA device is listed and never
+    excuses a missing one.
     """
     from gradflow.backends import get_backend
-    from gradflow.testing.devices import split_available
+    from gradflow.testing.devices import parse_device_list, split_available
 
     started = time.perf_counter()
     dtype = gf.dtypes.by_name(dtype_name)
+    if isinstance(devices, str):
+        devices = parse_device_list(devices)
+    if require_gpu and not any(d.startswith(("cuda", "gpu")) for d in devices):
+        devices = [*devices, "cuda"]
     usable, missing = split_available(devices)
-    report = CheckReport(missing=missing, allow_missing=allow_missing)
+    report = CheckReport(missing=missing, allow_missing=allow_missing, require_gpu=require_gpu)
     for device in list(usable):
         if dtype not in get_backend(device).to_xp:
             report.missing[device] = f"no {dtype.name} on this device"

@@ -27,6 +27,11 @@ CHECKS = ("collectives", "equivalence_cnn", "equivalence_syncbn", "strict_device
 
 
 def launch(*program: str, timeout: float) -> tuple[subprocess.CompletedProcess, float]:
+    """`gradflow run -n 2 <program>`; (the finished process, seconds it took)."""
+    return launch_command(["run", "-n", "2", *program], timeout)
+
+
+def launch_command(arguments: list[str], timeout: float):
     try:
         find_mpiexec()
     except RuntimeError as exc:
@@ -34,7 +39,7 @@ def launch(*program: str, timeout: float) -> tuple[subprocess.CompletedProcess, 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "gradflow", "run", "-n", "2", *program],
+    result = subprocess.run([sys.executable, "-m", "gradflow", *arguments],
                             capture_output=True, text=True, timeout=timeout, env=env,
                             check=False, cwd=ROOT)
     return result, time.monotonic() - started
@@ -86,3 +91,21 @@ def test_distributed_example_matches_one_process_with_one_progress_bar():
     assert output.count("2 process(es): test accuracy") == 1
     assert output.count("epoch 1/1: train loss") == 1          # one rank reports
     assert output.count("epoch 1/1:   0%|          | 0/") == 1, output   # one progress bar
+
+
+def test_train_cli_on_two_ranks(tmp_path):
+    result, _ = launch_command(["train", "--nproc", "2", "--dataset", "digits", "--model", "mlp",
+                                "--epochs", "1", "--no-progress", "--out", str(tmp_path)],
+                               timeout=240)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert output.count("training on device cpu, 2 ranks") == 1, output
+    assert output.count("epoch 1/1: train loss") == 1, output          # rank 0 reports
+    import gradflow as gf
+    from gradflow import models
+    from gradflow.checkpoint import load_checkpoint
+
+    model = models.mlp(64, (128,))
+    load_checkpoint(tmp_path / "model.safetensors", model)   # keys without "module."
+    assert (tmp_path / "history.json").is_file()
+    assert all(bool(gf.isfinite(p).all()) for p in model.parameters())

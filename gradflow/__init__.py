@@ -44,13 +44,16 @@ from gradflow import (  # noqa: E402,F401  (gf.nn, gf.optim, gf.data, ...)
     backends, data, distributed, dtypes, errors, io, linalg, nn, optim, random,
 )
 from gradflow.checkpoint import load, save  # noqa: E402
+from gradflow import amp  # noqa: E402  (gf.amp.GradScaler)
+from gradflow.amp import autocast  # noqa: E402
 
 # NOTE: the modules behind the names above are not part of the namespace (gf.creation,
 # gf.checkpoint, ...); Python sets them as attributes when they are first imported.
 del checkpoint, creation, tensor_methods  # noqa: F821
 
 __all__ = [
-    "DType", "Generator", "Tensor", "arange", "as_tensor", "bfloat16", "bool", "detect_anomaly",
+    "DType", "Generator", "Tensor", "arange", "as_tensor", "autocast", "bfloat16", "bool",
+    "detect_anomaly",
     "empty", "enable_grad", "eye", "float16", "float32", "float64", "from_dlpack", "full",
     "full_like", "get_num_threads", "get_rng_state", "grad", "info", "int16", "int32", "int64",
     "int8",
@@ -59,7 +62,7 @@ __all__ = [
     "set_rng_state", "tensor",
     "uint8", "zeros", "zeros_like",
     # subpackages
-    "autograd", "backends", "cuda", "data", "distributed", "dtypes", "errors", "io", "linalg",
-    "nn", "ops", "optim", "random",
+    "amp", "autograd", "backends", "cuda", "data", "distributed", "dtypes", "errors", "io",
+    "linalg", "nn", "ops", "optim", "random",
     *ops.__all__,
 ]

@@ -10,6 +10,7 @@ import math
 
 import gradflow as gf
 from gradflow import random as _random
+from gradflow.amp import autocast_inputs
 from gradflow.errors import ConfigError, DTypeError, ShapeError
 from gradflow.ops.linalg import linear as _linear
 from gradflow.tensor import Tensor
@@ -129,6 +130,7 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     Example:
         >>> y = F.batch_norm(gf.randn(8, 3), None, None, training=True)
     """
+    x, weight, bias = autocast_inputs("batch_norm", x, weight, bias)
     if x.ndim < 2:
         raise ShapeError(f"batch_norm: expects input (N, C, ...), got {x.shape}")
     shape = _channel_shape(x)
@@ -177,6 +179,7 @@ def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None,
     if x.ndim < k or x.shape[x.ndim - k:] != normalized_shape:
         raise ShapeError(f"layer_norm: expects input (..., {', '.join(map(str, normalized_shape))})"
                          f", got {x.shape}")
+    x, weight, bias = autocast_inputs("layer_norm", x, weight, bias)
     dims = tuple(range(x.ndim - k, x.ndim))
     mean = x.mean(dims, keepdim=True)
     centered = x - mean

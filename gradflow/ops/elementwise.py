@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import math
 
+from gradflow.amp import autocast_inputs
 from gradflow.autograd.function import Function, mismatch_error
 from gradflow.errors import ConfigError, DTypeError
 from gradflow.ops._util import as_tensor_like, reraise
@@ -311,6 +312,7 @@ def pow(x: Tensor, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
         [9.0, 0.0]
     """
     x, exponent = _operands(x, exponent, "pow")
+    x, exponent = autocast_inputs("pow", x, exponent)
     if isinstance(x, Tensor) and not x.dtype.is_floating_point:
         negative = exponent < 0 if not isinstance(exponent, Tensor) else (
             exponent.dtype.name != "bool" and builtins.bool(_any(exponent < 0)))
@@ -585,11 +587,13 @@ def _float_input(x: Tensor, op: str) -> Tensor:
 
 def exp(x: Tensor) -> Tensor:
     """Elementwise e**x."""
+    (x,) = autocast_inputs("exp", x)
     return Exp.apply(_float_input(x, "exp"))
 
 
 def log(x: Tensor) -> Tensor:
     """Elementwise natural logarithm (an integer input is converted to float32)."""
+    (x,) = autocast_inputs("log", x)
     return Log.apply(_float_input(x, "log"))
 
 

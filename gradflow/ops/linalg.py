@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gradflow.amp import autocast_inputs
 from gradflow.autograd.function import Function, mismatch_error
 from gradflow.errors import ConfigError, ShapeError
 from gradflow.ops._util import as_tensor_like, broadcast_shapes, normalize_dim, promote
@@ -18,7 +19,7 @@ class MatMul(Function):
     grad_reads = ((1,), (0,))  # a's gradient reads b, b's reads a
 
     def forward(self, a, b):
-        return self.backend.xp.matmul(a, b)
+        return self.backend.matmul(a, b)
 
     def backward(self, grad):
 
@@ -53,7 +54,7 @@ class Linear(Function):
 
     def forward(self, x, weight, bias):
         xp = self.backend.xp
-        out = xp.matmul(x, xp.permute_dims(weight, (1, 0)))
+        out = self.backend.matmul(x, xp.permute_dims(weight, (1, 0)))
         if bias is None:
             return out
         if self.backend.inplace:
@@ -84,6 +85,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             + ("" if bias is None else f" and a bias of shape {bias.shape}")
             + f" (the last input dimension must be {weight.shape[1]}, the bias "
             f"({weight.shape[0]},))")
+    x, weight, bias = autocast_inputs("linear", x, weight, bias)
     if x.dtype != weight.dtype:
         x, weight = promote(x, weight)
     if bias is not None and bias.dtype != weight.dtype:
@@ -114,6 +116,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         raise ShapeError(
             f"matmul: shapes {a.shape} and {b.shape} do not multiply ({k_a} != {k_b})"
         )
+    a, b = autocast_inputs("matmul", a, b)
     if a.data.dtype != b.data.dtype:
         a, b = promote(a, b)
     try:
@@ -142,6 +145,7 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
     """Batched matrix products of (b, n, m) and (b, m, p) tensors."""
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
         raise _shape_error("bmm", "expects two 3-d tensors with the same batch size", a, b)
+    a, b = autocast_inputs("bmm", a, b)
     return matmul(a, b)
 
 

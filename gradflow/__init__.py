@@ -42,7 +42,7 @@ from gradflow.backends.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 from gradflow import (  # noqa: E402,F401  (gf.nn, gf.optim, gf.data, ...)
-    backends, data, dtypes, errors, io, linalg, nn, optim, random,
+    backends, data, distributed, dtypes, errors, io, linalg, nn, optim, random,
 )
 from gradflow.checkpoint import load, save  # noqa: E402
 from gradflow import amp  # noqa: E402  (gf.amp.GradScaler)
@@ -63,7 +63,7 @@ __all__ = [
     "set_rng_state", "tensor",
     "uint8", "zeros", "zeros_like",
     # subpackages
-    "amp", "autograd", "backends", "cuda", "data", "dtypes", "errors", "io", "linalg", "nn", "ops",
-    "optim", "random",
+    "amp", "autograd", "backends", "cuda", "data", "distributed", "dtypes", "errors", "io",
+    "linalg", "nn", "ops", "optim", "random",
     *ops.__all__,
 ]

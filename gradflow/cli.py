@@ -97,6 +97,18 @@ def add_train_parser(commands) -> None:
     train.add_argument("--resume", metavar="DIR", default=None,
                        help="continue the run interrupted in DIR, with its options, exactly "
                             "where it stopped (default: start afresh)")
+    train.add_argument("--nproc", type=_positive_int, default=1,
+                       help="train on this many processes (data parallel, through mpiexec); "
+                            "--batch-size stays the global batch")
+
+
+def add_run_parser(commands) -> None:
+    run = commands.add_parser("run", formatter_class=_Defaults,
+                              help="run a script on N processes (mpiexec -n N under mpi4py)")
+    run.add_argument("-n", "--nproc", type=_positive_int, required=True,
+                     help="number of processes (ranks)")
+    run.add_argument("program", nargs=argparse.REMAINDER,
+                     help="script.py [args...] (or -m module [args...])")
 
 
 def add_check_parser(commands) -> None:
@@ -145,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gradflow", description=__doc__)
     parser.add_argument("--version", action="version", version=f"gradflow {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for add in (add_train_parser, add_check_parser, add_bench_parser, add_info_parser):
+    for add in (add_train_parser, add_run_parser, add_check_parser, add_bench_parser,
+                add_info_parser):
         add(commands)
     return parser
 
@@ -174,7 +187,7 @@ def _resume_options(args) -> None:
     run = Path(args.resume)
     defaults = vars(build_parser().parse_args(["train"]))
     given = sorted(f"--{k.replace('_', '-')}" for k, v in vars(args).items()
-                   if k not in ("resume", "no_progress") and v != defaults[k])
+                   if k not in ("resume", "no_progress", "argv") and v != defaults[k])
     if given:
         raise ConfigError(f"--resume takes the run's options from {run / RUN_OPTIONS}; "
                           f"drop {', '.join(given)}")
@@ -230,7 +243,9 @@ def cmd_train(args) -> int:
     import gradflow as gf
     from gradflow import models, nn, optim
     from gradflow.backends import get_backend
-    from gradflow.data import DataLoader
+    from gradflow.data import DataLoader, DistributedSampler
+    from gradflow.distributed import is_main_process
+    from gradflow.nn.parallel import DistributedDataParallel
     from gradflow.train import fit
     from gradflow.train.interrupt import TrainingInterrupted
     from gradflow.train.loop import INTERRUPTED
@@ -247,23 +262,37 @@ def cmd_train(args) -> int:
         print(f"gradflow train: --out {args.out}: {problem}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    options = {k: v for k, v in vars(args).items() if k not in ("command", "resume")}
+    options = {k: v for k, v in vars(args).items()
+               if k not in ("command", "resume", "argv", "exit_status")}
+    world = _start_ranks(args)
+    if world == 0:  # NOTE: this process launched the ranks and they are done
+        return args.exit_status
+    main_rank = is_main_process()
+    say = print if main_rank else _quiet
     args.device = get_backend(args.device).name
-    print(f"gradflow: training on device {args.device}")
+    say(f"gradflow: training on device {args.device}" + (f", {world} ranks" if world > 1 else ""))
     gf.manual_seed(args.seed)
     train_set, test_set, size, channels = _datasets(args)
     model = (models.cnn(in_channels=channels, image_size=size) if args.model == "cnn"
              else models.mlp(channels * size * size, (128,) if size == 8 else (512, 256)))
     model.to(args.device)
+    plain_model = model
+    if world > 1:
+        model = DistributedDataParallel(model)
     optimizer = _optimizer(args, model)
     epochs = args.epochs or DEFAULT_EPOCHS[args.dataset]
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, seed=args.seed)
+    if world > 1:  # NOTE: --batch-size is the global batch, shared by the ranks
+        train_loader = DataLoader(train_set, batch_size=max(1, args.batch_size // world),
+                                  sampler=DistributedSampler(train_set, seed=args.seed))
+    else:
+        train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                                  seed=args.seed)
     test_loader = DataLoader(test_set, batch_size=1000)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    if resume is None:
+    if resume is None and main_rank:
         (out / RUN_OPTIONS).write_text(json.dumps(options, indent=1))
-    if args.graph and resume is None:
-        print(f"wrote {_write_graph(model, train_set, args.batch_size, out)}")
+    if args.graph and resume is None and main_rank:
+        print(f"wrote {_write_graph(plain_model, train_set, args.batch_size, out)}")
     anomaly = gf.detect_anomaly() if args.detect_anomaly else _null()
     try:
         with anomaly:
@@ -273,15 +302,17 @@ def cmd_train(args) -> int:
                           progress=False if args.no_progress else None, resume=resume,
                           amp=args.amp, amp_dtype=args.amp_dtype)
     except TrainingInterrupted as stop:
-        if stop.checkpoint is not None:
+        if stop.checkpoint is not None and main_rank:
             print(f"resume with: gradflow train --resume {shlex.quote(str(out))}",
                   file=sys.stderr)
         return 130
+    if not main_rank:
+        return 0
     if resume is not None:
         resume.unlink()  # the run is complete: nothing is left to resume
     from gradflow.checkpoint import save_checkpoint
 
-    save_checkpoint(out / "model.safetensors", model, generator=False,
+    save_checkpoint(out / "model.safetensors", plain_model, generator=False,
                     extra={"dataset": args.dataset, "model": args.model, "epochs": epochs})
     total = sum(history["seconds"])
     print(f"{args.dataset} {args.model}: test accuracy {history['val_accuracy'][-1]:.4f} after "
@@ -291,12 +322,46 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _quiet(*_args, **_kwargs) -> None:
+    pass
+
+
+def _start_ranks(args) -> int:
+    """--nproc N: relaunch this command on N ranks (0: done here), or, inside such a rank,
+    join the process group (the world size); 1 when training in one process."""
+    from gradflow.distributed import launch, process_group
+
+    if args.nproc > 1 and process_group.launched_world_size() == 1:
+        args.exit_status = launch.run(args.nproc, ["-m", "gradflow", *args.argv])
+        return 0
+    if process_group.launched_world_size() > 1:
+        process_group.init_process_group()
+        if not process_group.is_main_process():
+            logging.getLogger().setLevel(logging.WARNING)
+        from gradflow.backends import get_backend
+
+        if args.device != "cpu" and get_backend(args.device).name.startswith("cuda"):
+            args.device = f"cuda:{process_group.get_local_rank()}"
+        return process_group.get_world_size()
+    return 1
+
+
 class _null:
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         return False
+
+
+def cmd_run(args) -> int:
+    from gradflow.distributed.launch import run
+
+    if not args.program:
+        print("gradflow run: name the script to run, e.g. gradflow run -n 2 train.py",
+              file=sys.stderr)
+        return 2
+    return run(args.nproc, args.program)
 
 
 def cmd_check(args) -> int:
@@ -330,7 +395,8 @@ def cmd_info(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "check": cmd_check, "bench": cmd_bench, "info": cmd_info}
+COMMANDS = {"train": cmd_train, "run": cmd_run, "check": cmd_check, "bench": cmd_bench,
+            "info": cmd_info}
 
 
 def main(argv=None) -> int:
@@ -344,6 +410,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for --nproc's relaunch
     if args.command is None:
         parser.print_help()
         return 0

@@ -77,3 +77,7 @@ class AllocationError(GradflowError, MemoryError):
 
 class MissingExtraError(GradflowError, ModuleNotFoundError):
     """An optional library is needed for what was asked; the message names the extra to install."""
+
+
+class DistributedError(GradflowError, RuntimeError):
+    """A process group used before it exists, or ranks that disagree."""

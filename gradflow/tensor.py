@@ -328,6 +328,22 @@ class Tensor(TensorMethods):
         hooks.append(hook)
         return _HookHandle(hooks, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call `hook(tensor)` on a leaf right after backward has accumulated its `.grad`.
+
+        Runs while backward goes on (as soon as the leaf's last gradient arrives), which is
+        what lets DistributedDataParallel start all-reducing early. As PyTorch's.
+
+        Returns:
+            A handle whose `remove()` unregisters the hook.
+        """
+        from gradflow.autograd.engine import add_post_accumulate_hook
+
+        if self.creator is not None or not self.requires_grad:
+            raise GraphError("register_post_accumulate_grad_hook: only a leaf tensor that "
+                             "requires grad accumulates a gradient; use register_hook instead")
+        return _HookHandle(add_post_accumulate_hook(self, hook), hook)
+
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in `.grad` after backward."""
         if self.creator is None:

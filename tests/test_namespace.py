@@ -20,8 +20,8 @@ TOP_LEVEL = {
     "set_rng_state", "tensor", "uint8", "zeros", "zeros_like",
 }
 ROOT = Path(__file__).resolve().parent.parent
-SUBPACKAGES = {"autograd", "backends", "cuda", "data", "dtypes", "errors", "io", "linalg", "nn",
-               "ops", "optim", "random"}
+SUBPACKAGES = {"autograd", "backends", "cuda", "data", "distributed", "dtypes", "errors", "io",
+               "linalg", "nn", "ops", "optim", "random"}
 OPS = {
     "abs", "acos", "acosh", "add", "addmm", "all", "allclose", "amax", "amin", "aminmax", "any",
     "arctan2", "argmax", "argmin", "argsort", "argwhere", "asin", "asinh", "atan", "atan2",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 
 from gradflow.autograd.grad_mode import state as _grad_state
@@ -13,6 +14,20 @@ FREED = (
     "trying to backward through the graph a second time, or after its saved values were "
     "freed; pass retain_graph=True to the first backward() if you need to go through it again"
 )
+
+# id(leaf) -> hooks called as hook(leaf) once backward has accumulated leaf.grad
+# (Tensor.register_post_accumulate_grad_hook; DistributedDataParallel starts its
+# all-reduces from them). Empty for almost every program, and then costs nothing.
+post_accumulate_hooks: dict[int, list] = {}
+
+
+def add_post_accumulate_hook(leaf, hook) -> list:
+    hooks = post_accumulate_hooks.get(id(leaf))
+    if hooks is None:
+        hooks = post_accumulate_hooks[id(leaf)] = []
+        weakref.finalize(leaf, post_accumulate_hooks.pop, id(leaf), None)
+    hooks.append(hook)
+    return hooks
 
 
 def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capture=None):
@@ -39,6 +54,11 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
             node_grads[root.creator] = grad if previous is None else previous + grad
     pending = _count_consumers(node_grads)
     ready = deque(node for node in node_grads if pending.get(node, 0) == 0)
+    # NOTE: a leaf with post-accumulate hooks gets its .grad as soon as its last
+    # gradient arrives (not at the end), so its hooks run while backward goes on.
+    watched = (_watched_leaf_uses(pending, node_grads)
+               if post_accumulate_hooks and capture is None else None)
+    assigned = set()
 
     previous_mode, previous_autocast = _grad_state.enabled, _grad_state.autocast
     _grad_state.enabled = create_graph
@@ -85,6 +105,11 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                     arg_grad = sum_to(arg_grad, arg.data.shape)
                 if creator is None:
                     _add_leaf(leaf_grads, arg, arg_grad)
+                    if watched and id(arg) in watched:
+                        watched[id(arg)] -= 1
+                        if watched[id(arg)] == 0:
+                            _accumulate({id(arg): leaf_grads.pop(id(arg))}, create_graph,
+                                        assigned)
                     continue
                 previous = node_grads.get(creator)
                 node_grads[creator] = arg_grad if previous is None else previous + arg_grad
@@ -102,7 +127,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
                 if key in captured:
                     captured[key] = _run_leaf_hooks(leaf, grad)
             return [captured[id(t)] for t in capture]
-        _accumulate(leaf_grads, create_graph)
+        _accumulate(leaf_grads, create_graph, assigned)
         return None
     finally:
         _grad_state.enabled, _grad_state.autocast = previous_mode, previous_autocast
@@ -127,6 +152,17 @@ def _count_consumers(start_nodes):
                 else:
                     pending[creator] = count + 1
     return pending
+
+
+def _watched_leaf_uses(pending, start_nodes) -> dict:
+    """For each leaf with post-accumulate hooks, how many recorded inputs feed it a gradient."""
+    uses = {}
+    for node in set(pending).union(start_nodes):
+        for arg, creator, needed in zip(node.inputs, node.input_creators,
+                                        node.needs_input_grad):
+            if needed and creator is None and id(arg) in post_accumulate_hooks:
+                uses[id(arg)] = uses.get(id(arg), 0) + 1
+    return uses
 
 
 def _check_input_versions(node):
@@ -198,8 +234,9 @@ def _check_hook_result(hook, new, old, target):
                          f"convert it with .to(gf.{old.dtype.name})")
 
 
-def _accumulate(leaf_grads, create_graph):
-    given = set()  # ids of the arrays already given to a leaf
+def _accumulate(leaf_grads, create_graph, given):
+    """Give each leaf its gradient, then run its post-accumulate hooks. `given`: the ids of
+    the arrays already given to a leaf in this backward (shared by early accumulations)."""
     for leaf, grad in leaf_grads.values():
         grad = _run_leaf_hooks(leaf, grad)
         if not create_graph:
@@ -208,6 +245,10 @@ def _accumulate(leaf_grads, create_graph):
             leaf.grad = grad
         else:
             leaf.grad = leaf.grad + grad
+        hooks = post_accumulate_hooks.get(id(leaf))
+        if hooks:
+            for hook in tuple(hooks):
+                hook(leaf)
 
 
 def _owned_gradient(leaf, grad, given):

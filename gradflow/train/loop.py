@@ -18,6 +18,7 @@ from pathlib import Path
 
 import gradflow as gf
 from gradflow.backends.threads import rebalance as rebalance_threads
+from gradflow.distributed import is_main_process
 from gradflow.errors import ConfigError, NonFiniteError
 from gradflow.extras import optional
 from gradflow.train.callbacks import TrainState, as_callback
@@ -177,6 +178,8 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
 
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"fit: epochs must be a positive int, got {epochs!r}")
+    if not is_main_process():  # NOTE: under data parallelism only rank 0 reports and writes
+        progress, log, out_dir = False, None, None
     history = History()
     callbacks = [as_callback(c) for c in callbacks]
     state = TrainState(model, optimizer, scheduler, history, epochs)
@@ -199,6 +202,8 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
             for epoch in range(at.epoch, epochs + 1):
                 state.epoch = epoch
                 model.train()
+                if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):
+                    train_loader.sampler.set_epoch(epoch - 1)  # a DistributedSampler's shuffle
                 started = time.perf_counter()
                 at.begin_epoch(epoch, train_loader)
                 for callback in callbacks:

@@ -348,7 +348,7 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> T
 
 
 # the losses build on the functions above
-from gradflow.nn.functional_activation import (
+from gradflow.nn.functional_activation import (  # noqa: E402
     celu,
     elu,
     glu,
@@ -367,13 +367,13 @@ from gradflow.nn.functional_activation import (
     tanhshrink,
     threshold,
 )
-from gradflow.nn.functional_conv import (
+from gradflow.nn.functional_conv import (  # noqa: E402
     adaptive_avg_pool2d,
     avg_pool2d,
     conv2d,
     max_pool2d,
 )
-from gradflow.nn.functional_conv_extra import (
+from gradflow.nn.functional_conv_extra import (  # noqa: E402
     adaptive_avg_pool1d,
     adaptive_max_pool1d,
     adaptive_max_pool2d,
@@ -387,7 +387,7 @@ from gradflow.nn.functional_conv_extra import (
     max_unpool2d,
     unfold,
 )
-from gradflow.nn.functional_extra import (
+from gradflow.nn.functional_extra import (  # noqa: E402
     cosine_similarity,
     interpolate,
     normalize,
@@ -396,7 +396,7 @@ from gradflow.nn.functional_extra import (
     pixel_unshuffle,
     scaled_dot_product_attention,
 )
-from gradflow.nn.functional_losses import (
+from gradflow.nn.functional_losses import (  # noqa: E402
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
@@ -405,7 +405,7 @@ from gradflow.nn.functional_losses import (
     nll_loss,
     smooth_l1_loss,
 )
-from gradflow.nn.functional_losses_extra import (
+from gradflow.nn.functional_losses_extra import (  # noqa: E402
     cosine_embedding_loss,
     gaussian_nll_loss,
     hinge_embedding_loss,
@@ -418,7 +418,7 @@ from gradflow.nn.functional_losses_extra import (
     soft_margin_loss,
     triplet_margin_loss,
 )
-from gradflow.nn.functional_norm import (
+from gradflow.nn.functional_norm import (  # noqa: E402
     dropout1d,
     dropout2d,
     dropout3d,

@@ -44,7 +44,7 @@ OPS = {
     "repeat_interleave", "reshape", "reshape_as", "result_type", "roll", "rot90", "round",
     "rpow", "rsqrt", "rsub", "scatter", "scatter_add", "scatter_reduce", "sigmoid", "sign", "sin",
     "sinh", "softmax", "sort", "split", "sqrt", "square", "squeeze", "stack", "std", "std_mean",
-    "sub", "subtract", "sum", "sum_to", "swapaxes", "swapdims", "take", "take_along_dim", "tan",
+    "sub", "subtract", "sum", "sum_to", "swapaxes", "swapdims", "t", "take", "take_along_dim", "tan",
     "tanh", "tensor_split", "tensordot", "tile", "topk", "trace", "transpose", "tril", "triu",
     "true_divide", "trunc", "unflatten", "unfold", "unique", "unsqueeze", "var", "var_mean",
     "view_as", "vstack", "where", "xlogy",

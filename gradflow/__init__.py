@@ -42,11 +42,20 @@ from gradflow.backends.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 from gradflow import (  # noqa: E402,F401  (gf.nn, gf.optim, gf.data, ...)
-    backends, data, distributed, dtypes, errors, io, linalg, nn, optim, random,
+    amp,  # noqa: E402  (gf.amp.GradScaler)
+    backends,
+    data,
+    distributed,
+    dtypes,
+    errors,
+    io,
+    linalg,
+    nn,
+    optim,
+    random,
 )
-from gradflow.checkpoint import load, save  # noqa: E402
-from gradflow import amp  # noqa: E402  (gf.amp.GradScaler)
 from gradflow.amp import autocast  # noqa: E402
+from gradflow.checkpoint import load, save  # noqa: E402
 
 # NOTE: the modules behind the names above are not part of the namespace (gf.creation,
 # gf.checkpoint, ...); Python sets them as attributes when they are first imported.

@@ -24,7 +24,11 @@ import numpy as np
 from gradflow import random as _random
 from gradflow.errors import BackendUnavailableError, CheckpointError, GradflowError, StateDictError
 from gradflow.io import (
-    FORMAT_NAME, atomic_write_bytes, parse_safetensors, read_safetensors, safetensors_bytes,
+    FORMAT_NAME,
+    atomic_write_bytes,
+    parse_safetensors,
+    read_safetensors,
+    safetensors_bytes,
 )
 from gradflow.tensor import Tensor
 

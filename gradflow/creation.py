@@ -103,7 +103,8 @@ def _check_generator(generator, op: str) -> None:
                                 f"({type(generator).__name__})")
 
 
-def tensor(data, dtype: _dt.DType | None = None, device=None, requires_grad: bool = False) -> Tensor:
+def tensor(data, dtype: _dt.DType | None = None, device=None,
+           requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of `data`.
 
     Args:

@@ -43,7 +43,8 @@ def info(print_out: bool = True) -> dict:
         rows.append(["BLAS threads", (f"{threads['threads']} of {threads['usable_cores']} "
                                       f"usable cores ({threads['reason']})")])
         rows += [["BLAS pool", (f"{pool['library']} {pool['version']}, {pool['threads']} "
-                                f"threads ({pool['threading_layer']})")] for pool in threads["pools"]]
+                                f"threads ({pool['threading_layer']})")]
+                 for pool in threads["pools"]]
         spin = threads["openblas_thread_timeout"] or "unset (workers spin ~0.1 s)"
         rows.append(["OpenBLAS spin", f"OPENBLAS_THREAD_TIMEOUT={spin}"])
         print(render(["component", "version / status"], rows))

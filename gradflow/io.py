@@ -23,7 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from gradflow.errors import (
-    BackendUnavailableError, CheckpointError, CheckpointNotFoundError, DTypeError,
+    BackendUnavailableError,
+    CheckpointError,
+    CheckpointNotFoundError,
+    DTypeError,
 )
 
 FORMAT_NAME = "gradflow"

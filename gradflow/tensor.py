@@ -52,7 +52,7 @@ class Tensor(TensorMethods):
 
     @staticmethod
     def _wrap(data, backend, requires_grad: bool = False, creator=None,
-              counter: Version | None = None, cls: type | None = None) -> "Tensor":
+              counter: Version | None = None, cls: type | None = None) -> Tensor:
         """The one constructor inside gradflow: a Tensor around a backend array.
 
         Args:
@@ -194,7 +194,7 @@ class Tensor(TensorMethods):
     def __dlpack_device__(self):
         return self.data.__dlpack_device__()
 
-    def to(self, device_or_dtype=None, dtype: _dt.DType | None = None, *, device=None) -> "Tensor":
+    def to(self, device_or_dtype=None, dtype: _dt.DType | None = None, *, device=None) -> Tensor:
         """Copy to another device and/or dtype; returns self when nothing changes.
 
         Args:
@@ -223,37 +223,37 @@ class Tensor(TensorMethods):
             out = cast(out, dtype)
         return out
 
-    def cpu(self) -> "Tensor":
+    def cpu(self) -> Tensor:
         return self.to("cpu")
 
-    def float(self) -> "Tensor":
+    def float(self) -> Tensor:
         return self.to(_dt.float32)
 
-    def double(self) -> "Tensor":
+    def double(self) -> Tensor:
         return self.to(_dt.float64)
 
-    def half(self) -> "Tensor":
+    def half(self) -> Tensor:
         return self.to(_dt.float16)
 
-    def long(self) -> "Tensor":
+    def long(self) -> Tensor:
         return self.to(_dt.int64)
 
-    def int(self) -> "Tensor":
+    def int(self) -> Tensor:
         return self.to(_dt.int32)
 
-    def bool(self) -> "Tensor":
+    def bool(self) -> Tensor:
         return self.to(_dt.bool_)
 
-    def type_as(self, other: "Tensor") -> "Tensor":
+    def type_as(self, other: Tensor) -> Tensor:
         return self.to(other.dtype)
 
     # -- autograd -------------------------------------------------------------
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same values (shared memory and version counter), cut from the graph."""
         return Tensor._wrap(self.data, self.backend, False, None, self._memory_version())
 
-    def __deepcopy__(self, memo) -> "Tensor":
+    def __deepcopy__(self, memo) -> Tensor:
         """copy.deepcopy: a leaf with copied values (and gradient) on the same device."""
         if self.creator is not None:
             raise GraphError("deepcopy: only leaf tensors can be copied; use .detach() first")
@@ -263,27 +263,28 @@ class Tensor(TensorMethods):
         memo[id(self)] = out
         return out
 
-    def detach_(self) -> "Tensor":
+    def detach_(self) -> Tensor:
         self.creator = None
         self.requires_grad = False
         return self
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if self.creator is not None and not requires_grad:
             raise GraphError("requires_grad_(False) on a non-leaf tensor; use .detach()")
         if requires_grad and not self.dtype.is_floating_point:
             from gradflow.errors import DTypeError
 
-            raise DTypeError(f"only floating-point tensors can require gradients, not {self.dtype.name}")
+            raise DTypeError(f"only floating-point tensors can require gradients, not "
+                             f"{self.dtype.name}")
         self.requires_grad = requires_grad
         return self
 
-    def clone(self) -> "Tensor":
+    def clone(self) -> Tensor:
         from gradflow.ops.cast import clone
 
         return clone(self)
 
-    def backward(self, gradient: "Tensor | None" = None, retain_graph: bool = False,
+    def backward(self, gradient: Tensor | None = None, retain_graph: bool = False,
                  create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's `.grad`.
 
@@ -363,7 +364,7 @@ class Tensor(TensorMethods):
 
     # -- in-place -------------------------------------------------------------
 
-    def _inplace(self, compute, op: str) -> "Tensor":
+    def _inplace(self, compute, op: str) -> Tensor:
         """Replace this tensor's values with compute(self), keeping its identity.
 
         Outside a recorded graph the array is updated in place (the optimizer's case).
@@ -418,24 +419,24 @@ class Tensor(TensorMethods):
         else:
             self.data = data
 
-    def add_(self, other, alpha: float = 1.0) -> "Tensor":
+    def add_(self, other, alpha: float = 1.0) -> Tensor:
         other = other * alpha if alpha != 1.0 else other
         return self._inplace(lambda t: t + other, "add_")
 
-    def sub_(self, other, alpha: float = 1.0) -> "Tensor":
+    def sub_(self, other, alpha: float = 1.0) -> Tensor:
         other = other * alpha if alpha != 1.0 else other
         return self._inplace(lambda t: t - other, "sub_")
 
-    def mul_(self, other) -> "Tensor":
+    def mul_(self, other) -> Tensor:
         return self._inplace(lambda t: t * other, "mul_")
 
-    def div_(self, other) -> "Tensor":
+    def div_(self, other) -> Tensor:
         return self._inplace(lambda t: t / other, "div_")
 
-    def clamp_(self, min=None, max=None) -> "Tensor":
+    def clamp_(self, min=None, max=None) -> Tensor:
         return self._inplace(lambda t: t.clamp(min, max), "clamp_")
 
-    def copy_(self, source: "Tensor") -> "Tensor":
+    def copy_(self, source: Tensor) -> Tensor:
         from gradflow.ops.shape import broadcast_to
 
         if not isinstance(source, Tensor):
@@ -448,12 +449,12 @@ class Tensor(TensorMethods):
             source = source.to(self.dtype)
         return self._inplace(lambda t: broadcast_to(source, self.shape), "copy_")
 
-    def fill_(self, value) -> "Tensor":
+    def fill_(self, value) -> Tensor:
         from gradflow.creation import full_like
 
         return self._inplace(lambda t: full_like(t, value), "fill_")
 
-    def zero_(self) -> "Tensor":
+    def zero_(self) -> Tensor:
         return self.fill_(0)
 
     def __setitem__(self, key, value) -> None:

@@ -190,7 +190,8 @@ def _node_label(tensor: Tensor, names: dict) -> str:
         return (f'shape=box, style="rounded,filled", fillcolor="#eaf2fb", '
                 f'label="{tensor.creator.name}\\n{kind}"')
     if id(tensor) in names:
-        return f'shape=ellipse, style=filled, fillcolor="#fdebd0", label="{names[id(tensor)]}\\n{kind}"'
+        label = f"{names[id(tensor)]}\\n{kind}"
+        return f'shape=ellipse, style=filled, fillcolor="#fdebd0", label="{label}"'
     role = "leaf (requires grad)" if tensor.requires_grad else "input"
     return f'shape=ellipse, style=filled, fillcolor="#f2f3f4", label="{role}\\n{kind}"'
 

@@ -628,8 +628,8 @@ def test_missing_checkpoint_is_file_not_found(tmp_path, checkpointed):
     model, optimizer, _, snapshot = checkpointed
     path = tmp_path / "nowhere.safetensors"
     before = snapshot()
-    check(lambda: load_checkpoint(path, model, optimizer), CheckpointNotFoundError, FileNotFoundError,
-          str(path), "not found")
+    check(lambda: load_checkpoint(path, model, optimizer), CheckpointNotFoundError,
+          FileNotFoundError, str(path), "not found")
     _assert_untouched(before, snapshot())
 
 
@@ -813,8 +813,8 @@ def _keys(container):
 
 RAW_LEAKS = [
     # reductions and shape ops
-    leak(lambda: EMPTY.max(), ShapeError, ValueError, "max", "(0,)", "no elements", id="max-of-empty",
-         state=_tensor_values(EMPTY)),
+    leak(lambda: EMPTY.max(), ShapeError, ValueError, "max", "(0,)", "no elements",
+         id="max-of-empty", state=_tensor_values(EMPTY)),
     leak(lambda: EMPTY.amax(0), ShapeError, ValueError, "max", "(0,)", "dim 0",
          id="amax-of-empty"),
     leak(lambda: EMPTY.argmax(), ShapeError, ValueError, "argmax", "(0,)", id="argmax-of-empty"),
@@ -840,7 +840,8 @@ RAW_LEAKS = [
     leak(lambda: THREE.__setitem__(3, 1.0), IndexingError, IndexError, "setitem", "index 3",
          "size 3", id="setitem-out-of-range", state=_tensor_values(THREE)),
     leak(lambda: THREE.__setitem__(gf.tensor([True, False]), 5.0), IndexingError, IndexError,
-         "setitem", "mask of shape (2,)", "(3,)", id="setitem-mask-shape", state=_tensor_values(THREE)),
+         "setitem", "mask of shape (2,)", "(3,)", id="setitem-mask-shape",
+         state=_tensor_values(THREE)),
     leak(lambda: INTS.__setitem__(0, NAN), OutOfRangeError, ValueError, "setitem", "nan",
          "int64", id="setitem-nan-into-int", state=_tensor_values(INTS)),
     leak(lambda: THREE.__setitem__(slice(None, None, 0), 5.0), IndexingError, IndexError,

@@ -25,7 +25,6 @@ from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.errors import DeviceMismatchError
 from gradflow.tensor import Tensor, Version
 
-
 _new = object.__new__
 
 

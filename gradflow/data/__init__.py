@@ -7,7 +7,11 @@ from gradflow.data.datasets import MNIST, Digits, FashionMNIST
 from gradflow.data.distributed import DistributedSampler
 from gradflow.data.folder import ImageFolder
 from gradflow.data.loader import (
-    DataLoader, Dataset, IterableDataset, TensorDataset, default_collate,
+    DataLoader,
+    Dataset,
+    IterableDataset,
+    TensorDataset,
+    default_collate,
 )
 from gradflow.data.seeding import current_generator
 from gradflow.data.subsets import ChainDataset, ConcatDataset, Subset, random_split

@@ -1,4 +1,5 @@
-"""`gradflow check`: every registered op and the reference models, on each device, against the CPU."""
+"""`gradflow check`: every registered op and the reference models, on each device, against
+the CPU."""
 
 from __future__ import annotations
 

@@ -7,7 +7,9 @@ gf.exp(x)); `Tensor` inherits them. The ops package is bound once it has been im
 
 from __future__ import annotations
 
-_ops = None  # gradflow.ops, bound by gradflow.tensor after the op library is imported
+from typing import Any
+
+_ops: Any = None  # gradflow.ops, bound by gradflow.tensor after the op library is imported
 
 
 def bind(ops_module) -> None:

@@ -64,6 +64,6 @@ __all__ = [
     "uint8", "zeros", "zeros_like",
     # subpackages
     "amp", "autograd", "backends", "cuda", "data", "distributed", "dtypes", "errors", "io",
-    "linalg", "nn", "ops", "optim", "random",
+    "linalg", "nn", "ops", "optim", "random", "viz",
     *ops.__all__,
 ]

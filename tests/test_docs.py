@@ -75,12 +75,16 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(gradflow.__path__, "gradf
 
 def _doctest_globals() -> dict:
     """What the examples may take as given (docs/api/gradflow.md says so): gf, nn, F, optim,
-    np, DataLoader, TensorDataset, and a small classifier `model` on inputs `x` (16, 4)
-    with labels `y` in {0, 1}, its `loss`, an SGD `opt`/`optimizer`, a `scheduler`, the
-    `dataset` of (x, y) and its `loader`; fresh for every docstring."""
+    np, dist (gradflow.distributed), DataLoader, TensorDataset, and a small classifier
+    `model` on inputs `x` (16, 4) with labels `y` in {0, 1}, its `loss`, an SGD
+    `opt`/`optimizer`, a `scheduler`, the `dataset` of (x, y) and its `loader`; fresh for
+    every docstring. An example that needs a process group calls
+    `dist.init_process_group()` itself (one rank: mpi4py's singleton init, no mpiexec);
+    `_doctest_teardown` leaves it after the docstring."""
     import numpy as np
 
     import gradflow as gf
+    import gradflow.distributed as dist
     from gradflow import nn, optim
     from gradflow.data import DataLoader, TensorDataset
 
@@ -90,12 +94,19 @@ def _doctest_globals() -> dict:
     opt = optim.SGD(model.parameters(), lr=0.1)
     dataset = TensorDataset(x, y)
     loader = DataLoader(dataset, batch_size=4)
-    return {"gf": gf, "nn": nn, "F": nn.functional, "optim": optim, "np": np,
+    return {"gf": gf, "nn": nn, "F": nn.functional, "optim": optim, "np": np, "dist": dist,
             "DataLoader": DataLoader, "TensorDataset": TensorDataset, "model": model, "x": x,
             "y": y, "loss": nn.functional.cross_entropy(model(x), y), "opt": opt,
             "optimizer": opt, "scheduler": optim.lr_scheduler.StepLR(opt, 1),
             "dataset": dataset, "loader": loader,
             "train_loader": loader, "test_loader": loader}
+
+
+def _doctest_teardown() -> None:
+    """Undo what an example may leave behind for the next one: the default process group."""
+    import gradflow.distributed as dist
+
+    dist.destroy_process_group()
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -107,7 +118,10 @@ def test_docstring_examples_run(name, tmp_path, monkeypatch):
     failures = []
     for test in finder.find(module, name):
         test.globs.update(_doctest_globals())
-        result = runner.run(test, out=failures.append)
+        try:
+            result = runner.run(test, out=failures.append)
+        finally:
+            _doctest_teardown()
         assert result.failed == 0, "".join(failures)
 
 

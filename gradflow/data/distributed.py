@@ -26,11 +26,19 @@ class DistributedSampler:
         drop_last: drop the tail instead of padding it.
 
     Example:
-        >>> sampler = DistributedSampler(train_set)
-        >>> loader = DataLoader(train_set, batch_size=32, sampler=sampler)
-        >>> for epoch in range(epochs):
-        ...     sampler.set_epoch(epoch)
-        ...     for x, y in loader: ...
+        >>> list(DistributedSampler(range(10), num_replicas=2, rank=1, shuffle=False))
+        [1, 3, 5, 7, 9]
+        >>> dist.init_process_group()
+        >>> sampler = DistributedSampler(dataset)         # this rank's share (all of it on 1)
+        >>> loader = DataLoader(dataset, batch_size=4, sampler=sampler)
+        >>> for epoch in range(2):
+        ...     sampler.set_epoch(epoch)                   # a new shuffle, the same on all ranks
+        ...     for xb, yb in loader:
+        ...         opt.zero_grad()
+        ...         F.cross_entropy(model(xb), yb).backward()
+        ...         opt.step()
+        >>> len(sampler)                                  # 8 of the 16 on each of 2 ranks
+        16
     """
 
     def __init__(self, dataset, num_replicas: int | None = None, rank: int | None = None,

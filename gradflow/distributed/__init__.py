@@ -7,8 +7,11 @@ Example:
     >>> import gradflow as gf
     >>> import gradflow.distributed as dist
     >>> dist.init_process_group()
-    >>> t = gf.ones(3) * dist.get_rank()
+    >>> t = gf.ones(3) * (dist.get_rank() + 1)
     >>> dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    >>> t.tolist()                   # 1 + 2 + ... + N on every rank: [3.0, 3.0, 3.0] for N = 2
+    [1.0, 1.0, 1.0]
+    >>> dist.destroy_process_group()
 """
 
 from gradflow.distributed.collectives import (

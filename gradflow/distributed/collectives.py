@@ -31,9 +31,13 @@ class Work:
     """The handle of a collective started with async_op=True: `wait()` finishes it.
 
     Example:
+        >>> dist.init_process_group()
+        >>> t = gf.ones(3)
         >>> work = dist.all_reduce(t, async_op=True)
-        >>> ...                      # other work while the reduction runs
-        >>> work.wait()
+        >>> out = model(x)                        # other work while the reduction runs
+        >>> _ = work.wait()                       # t holds the sum from here on
+        >>> work.is_completed(), t.tolist()       # [2.0, 2.0, 2.0] on 2 ranks
+        (True, [1.0, 1.0, 1.0])
     """
 
     def __init__(self, wait, test):
@@ -132,8 +136,12 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, async_op: bool = Fal
         None, or a Work whose wait() finishes the reduction (and writes the tensor).
 
     Example:
-        >>> t = gf.tensor([float(dist.get_rank())])
-        >>> dist.all_reduce(t)            # 0 + 1 on 2 ranks
+        >>> dist.init_process_group()
+        >>> t = gf.tensor([float(dist.get_rank() + 1)])
+        >>> dist.all_reduce(t)            # 1 + 2 + ... + N
+        >>> t.item()                      # 3.0 on both ranks of 2
+        1.0
+        >>> dist.all_reduce(t, op=dist.ReduceOp.AVG)
         >>> t.item()
         1.0
     """
@@ -155,7 +163,11 @@ def broadcast(tensor: Tensor, src: int = 0) -> None:
     """Overwrite `tensor` on every rank with rank `src`'s values (same shape and dtype).
 
     Example:
-        >>> dist.broadcast(model_weight, src=0)
+        >>> dist.init_process_group()
+        >>> t = gf.tensor([1.0, 2.0]) * (dist.get_rank() + 1)   # different on every rank
+        >>> dist.broadcast(t, src=0)
+        >>> t.tolist()                                          # rank 0's values everywhere
+        [1.0, 2.0]
     """
     g = group()
     index = _cuda_index(tensor.backend)
@@ -174,8 +186,11 @@ def all_gather(tensor_list: list, tensor: Tensor) -> None:
     """Fill tensor_list[r] with rank r's `tensor` (every rank gives the same shape).
 
     Example:
+        >>> dist.init_process_group()
         >>> parts = [gf.zeros(3) for _ in range(dist.get_world_size())]
         >>> dist.all_gather(parts, gf.ones(3) * dist.get_rank())
+        >>> [p.tolist() for p in parts]   # [[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]] on 2 ranks
+        [[0.0, 0.0, 0.0]]
     """
     g = group()
     if len(tensor_list) != g.size:
@@ -197,7 +212,15 @@ def all_gather(tensor_list: list, tensor: Tensor) -> None:
 
 
 def all_reduce_object(value, op: ReduceOp = ReduceOp.SUM):
-    """A small Python value (count, flag, float) combined over all ranks; returns the result."""
+    """A small Python value (count, flag, float) combined over all ranks; returns the result.
+
+    Example:
+        >>> dist.init_process_group()
+        >>> dist.all_reduce_object(len(x))           # samples seen by all ranks (32 on 2)
+        16
+        >>> dist.all_reduce_object(0.5, op=dist.ReduceOp.MAX)
+        0.5
+    """
     g = group()
     total = g.comm.allreduce(value, op=_mpi_op(op))
     return total / g.size if op is ReduceOp.AVG else total

@@ -25,6 +25,14 @@ def all_reduce_sum(x: Tensor) -> Tensor:
     """The sum of `x` over all ranks, differentiable (every rank calls it, in the same order).
 
     Example:
-        >>> total = all_reduce_sum(x.sum(0))     # a global batch statistic
+        >>> dist.init_process_group()
+        >>> h = model(x)
+        >>> n = dist.all_reduce_object(h.shape[0])      # the global batch size
+        >>> mean = all_reduce_sum(h.sum(0)) / n          # the global batch's mean, per class
+        >>> mean.shape
+        (3,)
+        >>> mean.sum().backward()                        # reaches model's parameters on every rank
+        >>> model[0].weight.grad is not None
+        True
     """
     return AllReduceSum.apply(x)

@@ -1,4 +1,9 @@
-"""Starting N ranks on this machine: the mpiexec command line `gradflow run` executes."""
+"""Starting N ranks on this machine: the mpiexec command line `gradflow run` executes.
+
+From a shell, `gradflow run -n 2 train.py --epochs 3` runs train.py on 2 ranks through
+the command line `mpiexec_command(2, ["train.py", "--epochs", "3"])`; `gradflow train
+--nproc 2 ...` relaunches itself the same way.
+"""
 
 from __future__ import annotations
 
@@ -48,8 +53,11 @@ def mpiexec_command(nproc: int, program: list[str], mpiexec: str | None = None) 
     --allow-run-as-root.
 
     Example:
-        >>> mpiexec_command(2, ["train.py", "--epochs", "3"])[-4:]
-        ['train.py', '--epochs', '3']
+        >>> command = mpiexec_command(2, ["train.py", "--epochs", "3"])
+        >>> command[1:3]
+        ['-n', '2']
+        >>> command[-5:]
+        ['-m', 'mpi4py', 'train.py', '--epochs', '3']
     """
     mpiexec = mpiexec or find_mpiexec()
     command = [mpiexec, "-n", str(nproc)]
@@ -82,7 +90,12 @@ def rank_environment(nproc: int, environ=None) -> dict:
 
 def run(nproc: int, program: list[str], timeout: float | None = None) -> int:
     """Run `program` (a script and its arguments, or "-m", module, ...) on nproc ranks and
-    return mpiexec's exit status (non-zero when any rank failed)."""
+    return mpiexec's exit status (non-zero when any rank failed).
+
+    `run(2, ["train.py", "--epochs", "3"])` is what the shell command
+    `gradflow run -n 2 train.py --epochs 3` does; the ranks' output goes to this
+    process's terminal.
+    """
     try:
         return subprocess.run(mpiexec_command(nproc, program), timeout=timeout,
                               env=rank_environment(nproc), check=False).returncode

@@ -101,10 +101,19 @@ def init_process_group(backend: str | None = None) -> None:
     traceback tagged with the rank and aborts every rank (MPI_Abort), so that no rank
     waits forever in a collective for a rank that died.
 
+    Without a launcher (`python script.py`), MPI starts this process as the only rank of
+    a world of one.
+
     Example:
         >>> import gradflow.distributed as dist
         >>> dist.init_process_group()
-        >>> print(dist.get_rank(), "of", dist.get_world_size())
+        >>> print(dist.get_rank(), "of", dist.get_world_size())   # "0 of 2", "1 of 2" on 2 ranks
+        0 of 1
+        >>> dist.is_main_process()
+        True
+        >>> dist.destroy_process_group()
+        >>> dist.is_initialized()
+        False
     """
     global _group
     if backend not in (None, *BACKENDS):

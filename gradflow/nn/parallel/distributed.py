@@ -55,9 +55,12 @@ class DistributedDataParallel(Module):
 
     Example:
         >>> dist.init_process_group()
-        >>> model = DistributedDataParallel(models.cnn())
-        >>> loss_fn(model(x), y).backward()      # .grad averaged over ranks
-        >>> optimizer.step()
+        >>> ddp = DistributedDataParallel(model)       # rank 0's weights broadcast to all
+        >>> opt.zero_grad()
+        >>> F.cross_entropy(ddp(x), y).backward()      # .grad averaged over ranks
+        >>> opt.step()
+        >>> ddp.bytes_per_step                         # the float32 gradients of 67 numbers
+        268
     """
 
     def __init__(self, module: Module, bucket_cap_mb: float = 25.0, broadcast_buffers: bool = True,
@@ -104,9 +107,11 @@ class DistributedDataParallel(Module):
         the first backward after the block averages the accumulated sum.
 
         Example:
+            >>> dist.init_process_group()
+            >>> ddp = DistributedDataParallel(model)
             >>> with ddp.no_sync():
-            ...     loss_fn(ddp(x1), y1).backward()
-            >>> loss_fn(ddp(x2), y2).backward()    # averages the sum of both
+            ...     F.cross_entropy(ddp(x[:8]), y[:8]).backward()  # kept on this rank
+            >>> F.cross_entropy(ddp(x[8:]), y[8:]).backward()      # averages the sum of both
         """
         previous = self.require_backward_grad_sync
         self.require_backward_grad_sync = False
@@ -230,9 +235,17 @@ def consume_prefix_in_state_dict_if_present(state_dict: dict, prefix: str = "mod
     """Strip `prefix` from every key that has it, in place (a DDP state_dict -> a plain one).
 
     Example:
+        >>> dist.init_process_group()
+        >>> ddp = DistributedDataParallel(model)
         >>> state = ddp.state_dict()
+        >>> next(iter(state))
+        'module.0.weight'
         >>> consume_prefix_in_state_dict_if_present(state)
-        >>> plain_model.load_state_dict(state)
+        >>> next(iter(state))
+        '0.weight'
+        >>> plain = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+        >>> plain.load_state_dict(state)
+        IncompatibleKeys(missing_keys=[], unexpected_keys=[])
     """
     for key in [k for k in state_dict if k.startswith(prefix)]:
         state_dict[key[len(prefix):]] = state_dict.pop(key)

@@ -21,7 +21,12 @@ class SyncBatchNorm(_BatchNorm):
     Args: as BatchNorm1d.
 
     Example:
-        >>> model = nn.SyncBatchNorm.convert_sync_batchnorm(models.cnn(batch_norm=True))
+        >>> from gradflow import models
+        >>> dist.init_process_group()
+        >>> net = nn.SyncBatchNorm.convert_sync_batchnorm(models.cnn(image_size=8, batch_norm=True))
+        >>> out = net(gf.randn(4, 1, 8, 8))   # normalised with the statistics of all ranks' batches
+        >>> out.shape
+        (4, 10)
     """
 
     ranks = (2, 3, 4, 5)
@@ -64,7 +69,10 @@ class SyncBatchNorm(_BatchNorm):
         holding the same parameters and buffers; returns the converted module.
 
         Example:
-            >>> model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU())
+            >>> net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+            >>> type(net[1]).__name__
+            'SyncBatchNorm'
         """
         if isinstance(module, (BatchNorm1d, BatchNorm2d)) and not isinstance(module, cls):
             converted = cls.__new__(cls)

@@ -21,6 +21,8 @@ Declarations (class attributes; each becomes a slot of the node, nothing else ca
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.errors import DeviceMismatchError
 from gradflow.tensor import Tensor, Version
@@ -44,7 +46,7 @@ class _Declared(type):
             declared = (*namespace.get("params", ()), *namespace.get("saved", ()))
             namespace["__slots__"] = tuple(
                 name for name in dict.fromkeys(declared) if name not in inherited)
-        cls = super().__new__(mcls, name, bases, namespace)
+        cls = cast("type[Function]", super().__new__(mcls, name, bases, namespace))
         saved = []
         for klass in reversed(cls.__mro__):
             saved.extend(n for n in klass.__dict__.get("saved", ()) if n not in saved)
@@ -84,6 +86,28 @@ class Function(metaclass=_Declared):
     grad_reads: tuple[tuple[int, ...], ...] | None = None
     saves_output = False
     is_view = False
+    # set by _Declared on each class
+    _all_saved: ClassVar[tuple[str, ...]]
+    _plain_release: ClassVar[bool]
+    _read_by: ClassVar[tuple[tuple[int, ...], ...] | None]
+    # node state (the slots above). inputs, input_creators and out_data become None once
+    # released (`freed`); backward runs only before that, so they type as Any.
+    backend: Any
+    inputs: Any
+    needs_input_grad: list[bool]
+    input_creators: Any
+    versions: list | None
+    out_data: Any
+    output_counter: Version
+    output_version: int
+    hooks: list | None
+    trace: Any
+
+    if TYPE_CHECKING:
+        # A subclass's declared params and saved values are slots made by _Declared, which
+        # a type checker cannot see: they type as Any (at run time an undeclared name
+        # still has no slot and fails).
+        def __getattr__(self, name: str) -> Any: ...
 
     def forward(self, *arrays):
         raise NotImplementedError
@@ -187,7 +211,7 @@ class Function(metaclass=_Declared):
             setattr(self, name, None)
 
 
-def _saved_versions(args, needs, read_by) -> list:
+def _saved_versions(args, needs, read_by) -> list | None:
     """For each argument, (its memory's version counter, value now) when a needed gradient
     reads it, else None; None instead of a list when nothing needs checking."""
     versions = []

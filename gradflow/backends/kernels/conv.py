@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from gradflow.backends.geometry import (
     conv_batch_major,
     conv_output_hw,
@@ -9,6 +11,9 @@ from gradflow.backends.geometry import (
     pool_windows,
     wide_tail_rows,
 )
+
+if TYPE_CHECKING:
+    from gradflow.backends.workspace import Workspace
 
 # Layout NCHW. `kernel`, `stride`, `dilation` are (height, width) pairs and
 # `padding` is (top, bottom, left, right). Columns ("im2col") have one row per
@@ -26,6 +31,14 @@ from gradflow.backends.geometry import (
 
 class ConvKernels:
     """conv2d and its gradients; mixed into Backend (needs xp, device, workspace, matmul)."""
+
+    # the core backend's (core.py)
+    xp: Any
+    device: Any
+    workspace: Workspace
+
+    if TYPE_CHECKING:
+        def matmul(self, a, b, scratch: str | None = None) -> Any: ...
 
     def _padded(self, x, padding, fill, extra_rows: int = 0, scratch: str | None = None):
         """x inside a border of `fill`, with `extra_rows` more rows at the bottom."""

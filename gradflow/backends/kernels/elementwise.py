@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ElementwiseKernels:
     """scatter_add_rows and relu_backward; mixed into Backend (needs xp, device, index_dtype)."""
+
+    # the core backend's (core.py)
+    xp: Any
+    device: Any
+    index_dtype: Any
 
     def scatter_add_rows(self, values, index, size: int):
         """out[index[i]] += values[i] along axis 0, deterministically.

@@ -8,10 +8,15 @@ hyperparameters, and returns the updated (param, *state). Where the backend is
 from __future__ import annotations
 
 import math
+from typing import Any
 
 
 class OptimizerKernels:
     """SGD, Adam/AdamW, RMSprop and Adagrad steps; mixed into Backend (needs xp, inplace)."""
+
+    # the core backend's (core.py)
+    xp: Any
+    inplace: bool
 
     def write_back(self, target, value):
         """`value` written into `target` where arrays are mutable (returns target), else value."""

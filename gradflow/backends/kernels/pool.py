@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from gradflow.backends.geometry import conv_output_hw, pool_windows
 
+if TYPE_CHECKING:  # the attributes and helpers it uses (xp, _padded, ...) are ConvKernels'
+    from gradflow.backends.kernels.conv import ConvKernels as _Host
+else:
+    _Host = object
 
-class PoolKernels:
+
+class PoolKernels(_Host):
     """max and average pooling and their gradients; mixed into Backend (needs xp, device,
     workspace, and ConvKernels' _padded, _accumulator and _interior)."""
 

@@ -7,7 +7,10 @@ gf.exp(x)); `Tensor` inherits them. The ops package is bound once it has been im
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gradflow.tensor import Tensor
 
 _ops: Any = None  # gradflow.ops, bound by gradflow.tensor after the op library is imported
 
@@ -570,14 +573,14 @@ class TensorMethods:
         """PyTorch's method order: x.where(condition, y) is gf.where(condition, x, y)."""
         return _ops.where(condition, self, other)
 
-    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+    def new_tensor(self: Tensor, data, dtype=None, device=None, requires_grad=False):
         """A new tensor of `data`, with this tensor's dtype and device unless given."""
         from gradflow.creation import tensor
 
         return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
                       requires_grad=requires_grad)
 
-    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    def new_full(self: Tensor, size, fill_value, *, dtype=None, device=None, requires_grad=False):
         from gradflow.creation import full
 
         return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
@@ -603,7 +606,7 @@ class TensorMethods:
     def repeat(self, *sizes):
         return _ops.repeat(self, *sizes)
 
-    def type(self, dtype=None):
+    def type(self: Tensor, dtype=None):
         """The dtype's name without an argument; else a copy converted to `dtype`
         (a gradflow dtype or its name)."""
         if dtype is None:
@@ -614,7 +617,7 @@ class TensorMethods:
             dtype = by_name(dtype.rsplit(".", 1)[-1])
         return self.to(dtype)
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self: Tensor, dtype=None, copy=None):
         """The values as a NumPy array (NumPy 2's protocol: copy=False raises where a copy
         is needed, which is every device but the CPU)."""
         host = self.data if self.device == "cpu" else None
@@ -631,7 +634,7 @@ class TensorMethods:
             host = host.astype(dtype)
         return host
 
-    def __array_wrap__(self, array, context=None, return_scalar=False):
+    def __array_wrap__(self: Tensor, array, context=None, return_scalar=False):
         """A NumPy ufunc's result on this tensor (np.exp(t)) as a tensor on its device."""
         return type(self)._wrap(self.backend.from_host(array), self.backend)
 
@@ -748,22 +751,22 @@ class TensorMethods:
     def __ge__(self, other):  # elementwise, as in PyTorch
         return _ops.ge(self, other)
 
-    def __iadd__(self, other):
+    def __iadd__(self: Tensor, other):
         return self.add_(other)
 
-    def __isub__(self, other):
+    def __isub__(self: Tensor, other):
         return self.sub_(other)
 
-    def __imul__(self, other):
+    def __imul__(self: Tensor, other):
         return self.mul_(other)
 
-    def __itruediv__(self, other):
+    def __itruediv__(self: Tensor, other):
         return self.div_(other)
 
     __hash__ = object.__hash__
 
     @property
-    def T(self):
+    def T(self: Tensor):
         return _ops.permute(self, tuple(range(self.ndim - 1, -1, -1)))
 
     @property

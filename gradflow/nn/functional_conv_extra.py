@@ -12,6 +12,7 @@ from __future__ import annotations
 import gradflow as gf
 from gradflow.errors import ConfigError, DTypeError, ShapeError
 from gradflow.nn.functional_conv import adaptive_avg_pool2d
+from gradflow.ops._util import Ints, Padding
 from gradflow.ops.conv import Conv2dBackwardInput, conv2d
 from gradflow.ops.fold import Fold, Unfold
 from gradflow.ops.pool import avg_pool2d, max_pool2d
@@ -61,8 +62,8 @@ def _from_2d(out: Tensor, unbatched: bool) -> Tensor:
 # -- convolution ------------------------------------------------------------------------
 
 
-def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
-           dilation=1, groups: int = 1) -> Tensor:
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Ints = 1,
+           padding: Padding = 0, dilation: Ints = 1, groups: int = 1) -> Tensor:
     """1-D convolution (cross-correlation) over (N, C, L), as torch.nn.functional.conv1d.
 
     Args:
@@ -91,8 +92,9 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     return _from_2d(out, unbatched)
 
 
-def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
-                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Ints = 1,
+                     padding: Padding = 0, output_padding: Ints = 0, groups: int = 1,
+                     dilation: Ints = 1) -> Tensor:
     """2-D transposed convolution (the gradient of conv2d with respect to its input).
 
     Args:
@@ -156,8 +158,9 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     return out
 
 
-def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
-                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Ints = 1,
+                     padding: Padding = 0, output_padding: Ints = 0, groups: int = 1,
+                     dilation: Ints = 1) -> Tensor:
     """1-D transposed convolution over (N, C_in, L), weight (C_in, C_out / groups, k).
 
     Example:
@@ -198,7 +201,7 @@ def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     return _from_2d(out, unbatched)
 
 
-def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+def avg_pool1d(input: Tensor, kernel_size, stride=None, padding: Ints = 0, ceil_mode: bool = False,
                count_include_pad: bool = True) -> Tensor:
     """1-D average pooling over (N, C, L) or (C, L).
 
@@ -319,7 +322,7 @@ def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False
 # -- unpooling ---------------------------------------------------------------------------
 
 
-def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0,
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding: Ints = 0,
                  output_size=None) -> Tensor:
     """Put each value back at its max_pool2d index in a zero plane (the pool's partial inverse).
 

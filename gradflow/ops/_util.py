@@ -101,3 +101,8 @@ def positive_int(value, name: str, op: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ConfigError(f"{op}: {name} must be a positive int, got {value!r}")
     return value
+
+
+# parameter types of the convolution and pooling functions
+Ints = int | tuple[int, ...]  # one size for every spatial dimension, or one per dimension
+Padding = int | str | tuple[int, ...]  # as Ints, or "same" / "valid"

@@ -14,7 +14,7 @@ from gradflow.autograd.function import Function
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.backends.geometry import conv_output_hw
 from gradflow.errors import ConfigError, DTypeError, ShapeError
-from gradflow.ops._util import pair_of_ints, positive_int
+from gradflow.ops._util import Ints, Padding, pair_of_ints, positive_int
 from gradflow.tensor import Tensor
 
 # -- convolution ----------------------------------------------------------------------
@@ -145,8 +145,8 @@ def _grad_input_pitch(input_shape, weight_shape, node) -> int:
                           node.dilation)[1]
 
 
-def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
-           dilation=1, groups: int = 1) -> Tensor:
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Ints = 1,
+           padding: Padding = 0, dilation: Ints = 1, groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation, as in PyTorch) over an NCHW input.
 
     Args:

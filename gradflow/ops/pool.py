@@ -11,7 +11,7 @@ from __future__ import annotations
 from gradflow.autograd.function import Function
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.errors import ConfigError, DTypeError, ShapeError
-from gradflow.ops._util import pair_of_ints, positive_int
+from gradflow.ops._util import Ints, pair_of_ints, positive_int
 from gradflow.tensor import Tensor
 
 # -- max pooling ------------------------------------------------------------------------
@@ -70,7 +70,7 @@ def _pool_geometry(node) -> dict:
             "stride": node.stride, "padding": node.padding, "dilation": node.dilation}
 
 
-def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+def max_pool2d(input: Tensor, kernel_size, stride=None, padding: Ints = 0, dilation: Ints = 1,
                ceil_mode: bool = False, return_indices: bool = False):
     """2-D max pooling over an NCHW input, padding with -inf.
 
@@ -174,7 +174,7 @@ def _divisor(node, dtype):
     return xp.asarray(table, dtype=dtype, device=node.backend.device)
 
 
-def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+def avg_pool2d(input: Tensor, kernel_size, stride=None, padding: Ints = 0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """2-D average pooling over an NCHW input, with PyTorch's arguments and divisors.
 

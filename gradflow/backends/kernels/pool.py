@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gradflow.backends.geometry import conv_output_hw, pool_windows
 
-if TYPE_CHECKING:  # the attributes and helpers it uses (xp, _padded, ...) are ConvKernels'
-    from gradflow.backends.kernels.conv import ConvKernels as _Host
-else:
-    _Host = object
+if TYPE_CHECKING:
+    from gradflow.backends.kernels.conv import ConvKernels
 
 
-class PoolKernels(_Host):
+class PoolKernels:
     """max and average pooling and their gradients; mixed into Backend (needs xp, device,
     workspace, and ConvKernels' _padded, _accumulator and _interior)."""
+
+    if TYPE_CHECKING:  # the core backend's and ConvKernels'
+        xp: Any
+        device: Any
+        _padded = ConvKernels._padded
+        _accumulator = ConvKernels._accumulator
+        _interior = ConvKernels._interior
 
     def max_pool2d_forward(self, x, kernel, stride, padding, dilation):
         """(values, index) of each window's maximum; index is the kernel offset i*kw + j.

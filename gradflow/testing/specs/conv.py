@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 import gradflow.nn.functional_conv as FC
+from gradflow.ops._util import Ints, Padding
 from gradflow.testing.registry import Sample, op, rng
 
 R = rng(2)
@@ -46,7 +47,8 @@ def _batched(fn):
 
 
 @_batched
-def np_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def np_conv2d(x, weight, bias=None, stride: Ints = 1, padding: Padding = 0, dilation: Ints = 1,
+              groups=1):
     n, _, h, w = x.shape
     out_channels, group_channels, kh, kw = weight.shape
     (sh, sw), (dh, dw) = _pair(stride), _pair(dilation)
@@ -107,7 +109,8 @@ def _pool_size(size, k, s, p, d, ceil_mode):
 
 
 @_batched
-def np_max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+def np_max_pool2d(x, kernel_size, stride=None, padding: Ints = 0, dilation: Ints = 1,
+                  ceil_mode=False):
     n, c, h, w = x.shape
     (kh, kw) = _pair(kernel_size)
     (sh, sw) = _pair(stride if stride is not None else kernel_size)
@@ -136,7 +139,7 @@ op("nn.max_pool2d", FC.max_pool2d,
 
 
 @_batched
-def np_avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+def np_avg_pool2d(x, kernel_size, stride=None, padding: Ints = 0, ceil_mode=False,
                   count_include_pad=True, divisor_override=None):
     n, c, h, w = x.shape
     (kh, kw) = _pair(kernel_size)

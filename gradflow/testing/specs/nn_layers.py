@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 import gradflow.nn.functional as F
+from gradflow.ops._util import Ints, Padding
 from gradflow.testing.registry import Sample, op, rng
 from gradflow.testing.specs.conv import (
     np_adaptive_avg_pool2d,
@@ -308,8 +309,8 @@ def pair(value):
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
-def _np_conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0,
-                         groups=1, dilation=1):
+def _np_conv_transpose2d(x, weight, bias=None, stride: Ints = 1, padding: Padding = 0,
+                         output_padding: Ints = 0, groups=1, dilation: Ints = 1):
     """Each input pixel scatters weight-scaled copies of its kernel into the output."""
     if x.ndim == 3:
         return _np_conv_transpose2d(x[None], weight, bias, stride, padding, output_padding,

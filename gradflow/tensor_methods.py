@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gradflow.tensor import Tensor
+    from gradflow.dtypes import DType
+    from gradflow.tensor import Tensor, Version
 
 _ops: Any = None  # gradflow.ops, bound by gradflow.tensor after the op library is imported
 
@@ -28,6 +29,27 @@ class TensorMethods:
     """The method forms of gradflow's functions, and Python's operators, for Tensor."""
 
     __slots__ = ()
+
+    if TYPE_CHECKING:  # what the methods below use of Tensor (tensor.py defines them)
+        data: Any
+        backend: Any
+
+        @property
+        def ndim(self) -> int: ...
+        @property
+        def dtype(self) -> DType: ...
+        @property
+        def device(self) -> str: ...
+        @staticmethod
+        def _wrap(data, backend, requires_grad: bool = False, creator=None,
+                  counter: Version | None = None, cls: type | None = None) -> Tensor: ...
+        def numpy(self) -> Any: ...
+        def to(self, device_or_dtype=None, dtype: DType | None = None, *,
+               device=None) -> Tensor: ...
+        def add_(self, other, alpha: float = 1.0) -> Tensor: ...
+        def sub_(self, other, alpha: float = 1.0) -> Tensor: ...
+        def mul_(self, other) -> Tensor: ...
+        def div_(self, other) -> Tensor: ...
 
     def abs(self, *args, **kwargs):
         return _ops.abs(self, *args, **kwargs)
@@ -573,14 +595,14 @@ class TensorMethods:
         """PyTorch's method order: x.where(condition, y) is gf.where(condition, x, y)."""
         return _ops.where(condition, self, other)
 
-    def new_tensor(self: Tensor, data, dtype=None, device=None, requires_grad=False):
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
         """A new tensor of `data`, with this tensor's dtype and device unless given."""
         from gradflow.creation import tensor
 
         return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
                       requires_grad=requires_grad)
 
-    def new_full(self: Tensor, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
         from gradflow.creation import full
 
         return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
@@ -606,7 +628,7 @@ class TensorMethods:
     def repeat(self, *sizes):
         return _ops.repeat(self, *sizes)
 
-    def type(self: Tensor, dtype=None):
+    def type(self, dtype=None):
         """The dtype's name without an argument; else a copy converted to `dtype`
         (a gradflow dtype or its name)."""
         if dtype is None:
@@ -617,7 +639,7 @@ class TensorMethods:
             dtype = by_name(dtype.rsplit(".", 1)[-1])
         return self.to(dtype)
 
-    def __array__(self: Tensor, dtype=None, copy=None):
+    def __array__(self, dtype=None, copy=None):
         """The values as a NumPy array (NumPy 2's protocol: copy=False raises where a copy
         is needed, which is every device but the CPU)."""
         host = self.data if self.device == "cpu" else None
@@ -634,7 +656,7 @@ class TensorMethods:
             host = host.astype(dtype)
         return host
 
-    def __array_wrap__(self: Tensor, array, context=None, return_scalar=False):
+    def __array_wrap__(self, array, context=None, return_scalar=False):
         """A NumPy ufunc's result on this tensor (np.exp(t)) as a tensor on its device."""
         return type(self)._wrap(self.backend.from_host(array), self.backend)
 
@@ -751,22 +773,22 @@ class TensorMethods:
     def __ge__(self, other):  # elementwise, as in PyTorch
         return _ops.ge(self, other)
 
-    def __iadd__(self: Tensor, other):
+    def __iadd__(self, other):
         return self.add_(other)
 
-    def __isub__(self: Tensor, other):
+    def __isub__(self, other):
         return self.sub_(other)
 
-    def __imul__(self: Tensor, other):
+    def __imul__(self, other):
         return self.mul_(other)
 
-    def __itruediv__(self: Tensor, other):
+    def __itruediv__(self, other):
         return self.div_(other)
 
     __hash__ = object.__hash__
 
     @property
-    def T(self: Tensor):
+    def T(self):
         return _ops.permute(self, tuple(range(self.ndim - 1, -1, -1)))
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import math
+from typing import overload
 
 from gradflow.amp import autocast_inputs
 from gradflow.autograd.function import Function, mismatch_error
@@ -669,7 +670,11 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's na
     return Clamp.apply(x, low=min, high=max)
 
 
-def where(condition: Tensor, a=None, b=None):
+@overload
+def where(condition: Tensor) -> tuple[Tensor, ...]: ...
+@overload
+def where(condition, a, b) -> Tensor: ...
+def where(condition, a=None, b=None):
     """Elementwise `a if condition else b`, with broadcasting and PyTorch's promotion;
     with the condition alone, the indices of its nonzero elements (as nonzero(as_tuple=True))."""
     if a is None and b is None:

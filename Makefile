@@ -53,6 +53,7 @@ docs: $(VENV)/.installed-docs
 
 lint: $(VENV)/.installed-test
 	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check gradflow tests bench examples
+	$(VENV)/bin/pyright gradflow
 
 clean:
 	rm -rf $(VENV) build *.egg-info runs

@@ -59,7 +59,9 @@ from gradflow.checkpoint import load, save  # noqa: E402
 
 # NOTE: the modules behind the names above are not part of the namespace (gf.creation,
 # gf.checkpoint, ...); Python sets them as attributes when they are first imported.
-del checkpoint, creation, tensor_methods  # noqa: F821
+for _module in ("checkpoint", "creation", "tensor_methods"):
+    del globals()[_module]
+del _module
 
 __all__ = [
     "DType", "Generator", "Tensor", "arange", "as_tensor", "autocast", "bfloat16", "bool",

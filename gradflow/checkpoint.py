@@ -18,6 +18,7 @@ import json
 import math
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -456,7 +457,7 @@ def _legacy_checkpoint(arrays: dict, metadata: dict, source: str) -> dict:
                  if key in metadata}
     except ValueError as exc:
         raise CheckpointError(f"{source}: damaged metadata ({exc})") from None
-    obj = {"model": {}, "extra": parts.get("extra", {})}
+    obj: dict[str, Any] = {"model": {}, "extra": parts.get("extra", {})}
     for name, array in arrays.items():
         if name.startswith("model/"):
             obj["model"][name[len("model/"):]] = _tensor(array, "cpu", False, source, name)

@@ -58,7 +58,8 @@ def check_fits(values, dtype: _dt.DType, op: str) -> None:
         if isinstance(values, float) and not math.isfinite(values):
             raise OutOfRangeError(f"{op}: {values} cannot be stored in {dtype.name}: an "
                                   "integer dtype holds no NaN or infinity")
-        if not low <= values <= high:
+        if not low <= (int(values) if isinstance(values, numbers.Integral)
+                       else float(values)) <= high:
             raise OutOfRangeError(f"{op}: {values} is out of range for {dtype.name} "
                                   f"({low}..{high}); nothing is wrapped around")
         return

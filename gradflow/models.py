@@ -12,7 +12,7 @@ def mlp(in_features: int = 784, hidden=(512, 256), classes: int = 10) -> nn.Modu
         >>> mlp(64, (32,), 10)(gf.randn(5, 1, 8, 8)).shape
         (5, 10)
     """
-    layers = [nn.Flatten()]
+    layers: list[nn.Module] = [nn.Flatten()]
     width = in_features
     for size in hidden:
         layers += [nn.Linear(width, size), nn.ReLU()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections import deque
+from typing import Any
 
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.autograd.sum_to import sum_to
@@ -40,7 +41,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     Returns:
         With `capture`, a list of gradients (None where unused); else None.
     """
-    captured = None
+    captured: dict[int, Any] | None = None
     if capture is not None:
         captured = {id(t): None for t in capture}
         capture_nodes = {t.creator: id(t) for t in capture if t.creator is not None}

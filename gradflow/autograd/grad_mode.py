@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import threading
+from typing import Any
 
 
 class _State(threading.local):
     enabled = True   # record graphs
     anomaly = False  # check every output and gradient for NaN/Inf
-    backward_of = None  # in anomaly mode: the node whose backward is running
-    autocast = None  # {device type: low dtype} of the enclosing gf.autocast regions (gf.amp)
+    backward_of: Any = None  # in anomaly mode: the node whose backward is running
+    autocast: dict[str, Any] | None = None  # {device type: low dtype} of the enclosing gf.autocast regions (gf.amp)
 
 
 state = _State()

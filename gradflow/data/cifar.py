@@ -149,6 +149,7 @@ def _unpack(archive: Path, root: Path) -> Path:
         for member in tar.getmembers():
             if member.isfile() and member.name in wanted:
                 source = tar.extractfile(member)
+                assert source is not None  # a regular file's member has its contents
                 target = folder / Path(member.name).name
                 partial = target.with_name(f".{target.name}.part")
                 with source, open(partial, "wb") as out:

@@ -6,8 +6,10 @@ import collections
 import functools
 import math
 import numbers
+import operator
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 import numpy as np
 
@@ -106,7 +108,7 @@ def default_collate(items: list):
                                    f"({sorted(map(str, keys))} and {other})")
         collated = {key: default_collate([item[key] for item in items]) for key in first}
         try:
-            return type(first)(collated)
+            return cast(Any, type(first))(collated)
         except TypeError:
             return collated
     if isinstance(first, (tuple, list)):
@@ -243,9 +245,10 @@ class DataLoader:
         seed = self._epoch_seed()  # after the shuffle: num_workers=0 draws the same
         n = order.shape[0]
         stop = n - n % self.batch_size if self.drop_last else n
-        fast = isinstance(self.dataset, TensorDataset)
+        dataset = self.dataset
+        fast = isinstance(dataset, TensorDataset)
         if fast:
-            order = order.to(self.dataset.tensors[0].device)
+            order = order.to(dataset.tensors[0].device)
         else:
             order = order.tolist()
         for number, start in enumerate(range(0, stop, self.batch_size)):
@@ -257,7 +260,9 @@ class DataLoader:
 
     def _gathered(self, indices: gf.Tensor, number: int, seed):
         with using(None if seed is None else derive(seed, number)):
-            return self._finish(self.dataset.batch(indices))
+            dataset = self.dataset
+            assert isinstance(dataset, TensorDataset)  # only then are batches gathered
+            return self._finish(dataset.batch(indices))
 
     def _collated(self, items: list, number: int, seed, first):
         """A batch from indices (first: the position of the first one in the epoch) or,
@@ -313,6 +318,7 @@ def _check_indices(indices: list, size: int) -> None:
         if isinstance(index, bool) or not isinstance(index, numbers.Integral):
             raise ConfigError(f"DataLoader: sampler item {position} is {index!r}, not an integer "
                               "index; a sampler yields dataset indices (ints)")
+        index = operator.index(index)
         if not -size <= index < size:
             raise IndexingError(f"DataLoader: sampler item {position} is index {index}, out of "
                                 f"range for a dataset of {size} samples")

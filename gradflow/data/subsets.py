@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import math
 import numbers
+import operator
 from collections.abc import Iterable, Sequence
 
 import gradflow as gf
@@ -138,6 +139,7 @@ def _index(index, size: int, owner: str) -> int:
         index = index.item()
     if isinstance(index, bool) or not isinstance(index, numbers.Integral):
         raise IndexingError(f"{owner}: index {index!r} is not an integer")
+    index = operator.index(index)
     if not -size <= index < size:
         raise IndexingError(f"{owner}: index {index} is out of range for {size} items")
     return int(index) % size if size else int(index)

@@ -326,14 +326,14 @@ def _pair(owner: str, name: str, value) -> tuple[int, int]:
 
 
 def _probability(owner: str, p) -> float:
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= float(p) <= 1.0:
         raise ConfigError(f"{owner}: p must be a probability in [0, 1], got {p!r}")
     return float(p)
 
 
 def _strength(owner: str, name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
-            math.isfinite(value) and value >= 0):
+            math.isfinite(value) and float(value) >= 0):
         raise ConfigError(f"{owner}: {name} must be a finite number >= 0, got {value!r}")
     return float(value)
 

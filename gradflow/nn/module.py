@@ -60,7 +60,7 @@ class Module:
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args, **kwargs) -> Any:  # whatever forward (or a hook) returns
         with_kwargs = self._hooks_with_kwargs
         for key, hook in tuple(self._forward_pre_hooks.items()):
             if key in with_kwargs:

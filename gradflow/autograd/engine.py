@@ -127,6 +127,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
             for key, (leaf, grad) in leaf_grads.items():
                 if key in captured:
                     captured[key] = _run_leaf_hooks(leaf, grad)
+            assert capture is not None  # captured is made from it
             return [captured[id(t)] for t in capture]
         _accumulate(leaf_grads, create_graph, assigned)
         return None

@@ -11,7 +11,8 @@ class _State(threading.local):
     enabled = True   # record graphs
     anomaly = False  # check every output and gradient for NaN/Inf
     backward_of: Any = None  # in anomaly mode: the node whose backward is running
-    autocast: dict[str, Any] | None = None  # {device type: low dtype} of the enclosing gf.autocast regions (gf.amp)
+    # {device type: low dtype} of the enclosing gf.autocast regions (gf.amp)
+    autocast: dict[str, Any] | None = None
 
 
 state = _State()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from typing import Any, cast
 
 import numpy as np
 
@@ -23,7 +24,7 @@ def as_host_array(data) -> np.ndarray:
         array = np.asarray(data)
     elif hasattr(data, "__dlpack__") and not isinstance(data, (list, tuple)):
         try:
-            array = np.from_dlpack(data)
+            array = np.from_dlpack(cast(Any, data))
         except Exception:
             array = np.asarray(data)
     else:

@@ -7,6 +7,8 @@ computes the same values out of place (gradflow never overwrites a layer's input
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gradflow as gf
 from gradflow.nn import functional_activation as FA
 from gradflow.nn.module import Module, Parameter
@@ -36,7 +38,7 @@ __all__ = [
 class _Activation(Module):
     """An elementwise layer: `function(x, *settings)`; the settings show in repr."""
 
-    function = None
+    function: Callable[..., Tensor]  # each layer's F function (a staticmethod)
     settings: tuple[str, ...] = ()
 
     def __init__(self, *values, inplace: bool = False):

@@ -58,7 +58,7 @@ class Sequential(Module):
         (5, 2)
     """
 
-    def __init__(self, *modules: Module):
+    def __init__(self, *modules: Module | OrderedDict[str, Module]):
         super().__init__()
         if len(modules) == 1 and isinstance(modules[0], OrderedDict):
             pairs = modules[0].items()

@@ -96,13 +96,14 @@ class Conv2d(Module):
 
     def _explicit_padding(self) -> tuple[int, int, int, int]:
         """(left, right, top, bottom) for F.pad."""
-        if self.padding == "valid":
+        padding = self.padding
+        if padding == "valid":
             return (0, 0, 0, 0)
-        if self.padding == "same":
+        if isinstance(padding, str):  # "same"
             total = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
             return (total[1] // 2, total[1] - total[1] // 2, total[0] // 2,
                     total[0] - total[0] // 2)
-        ph, pw = self.padding
+        ph, pw = padding
         return (pw, pw, ph, ph)
 
     def extra_repr(self) -> str:

@@ -196,7 +196,7 @@ def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     stride = kernel if stride is None or stride == () else _single(stride, "stride", op)
     out = max_pool2d(x, (1, kernel), (1, stride), (0, _single(padding, "padding", op)),
                      (1, _single(dilation, "dilation", op)), ceil_mode, return_indices)
-    if return_indices:
+    if isinstance(out, tuple):  # return_indices
         return _from_2d(out[0], unbatched), _from_2d(out[1], unbatched)
     return _from_2d(out, unbatched)
 
@@ -254,7 +254,8 @@ def _windows(size: int, out: int) -> tuple[list[int], int]:
     return index, width
 
 
-def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
+def adaptive_max_pool2d(input: Tensor, output_size,
+                        return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Max pooling of (N, C, H, W) to a fixed output size, with PyTorch's windows.
 
     Args:
@@ -275,7 +276,9 @@ def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False
                          f"got {getattr(input, 'shape', type(input).__name__)}")
     if input.ndim == 3:
         out = adaptive_max_pool2d(input.unsqueeze(0), output_size, return_indices)
-        return tuple(o.squeeze(0) for o in out) if return_indices else out.squeeze(0)
+        if isinstance(out, tuple):  # return_indices
+            return out[0].squeeze(0), out[1].squeeze(0)
+        return out.squeeze(0)
     h, w = input.shape[2:]
     sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * 2
     out_h, out_w = (size if out is None else out for out, size in zip(sizes, (h, w)))
@@ -314,7 +317,7 @@ def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False
     x, unbatched = _as_2d(input, "adaptive_max_pool1d", "(N, C, L)")
     size = _single(output_size, "output_size", "adaptive_max_pool1d")
     out = adaptive_max_pool2d(x, (1, size), return_indices)
-    if return_indices:
+    if isinstance(out, tuple):  # return_indices
         return _from_2d(out[0], unbatched), _from_2d(out[1], unbatched)
     return _from_2d(out, unbatched)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gradflow as gf
 from gradflow.autograd.grad_mode import no_grad
 from gradflow.errors import ConfigError
@@ -135,7 +137,7 @@ class InstanceNorm2d(_InstanceNorm):
 
 
 class _DropoutNd(Module):
-    function = None
+    function: Callable[..., Tensor]  # each layer's F function (a staticmethod)
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()

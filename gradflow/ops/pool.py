@@ -97,10 +97,10 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding: Ints = 0, dilat
                                                dilation)
     padding4, _ = _pool_geometry_of("max_pool2d", x.shape, kernel, stride, pad, dilation,
                                          ceil_mode)
-    sink = [] if return_indices else None
+    sink: list = []
     keep_index = return_indices or (x.requires_grad and _grad_state.enabled)
     out = MaxPool2d.apply(x, kernel=kernel, stride=stride, padding=padding4, dilation=dilation,
-                          index_sink=sink, keep_index=keep_index)
+                          index_sink=sink if return_indices else None, keep_index=keep_index)
     indices = None
     if return_indices:
         indices = _flat_indices(out.backend, sink[0], x.shape, kernel, stride, padding4,
@@ -110,7 +110,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding: Ints = 0, dilat
 
         out = squeeze(out, 0)
         indices = None if indices is None else squeeze(indices, 0)
-    return (out, indices) if return_indices else out
+    return out if indices is None else (out, indices)
 
 
 def _flat_indices(backend, index, input_shape, kernel, stride, padding, dilation) -> Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gradflow import dtypes as _dt
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.backends import get_backend
@@ -39,6 +41,8 @@ class Tensor(TensorMethods):
     __slots__ = ("data", "backend", "grad", "requires_grad", "creator", "_counter", "_hooks",
                  "__weakref__")
     __array_priority__ = 1000  # NumPy scalars defer to Tensor's operators
+    grad: Tensor | None
+    creator: Any  # a Function node, or None
 
     def __init__(self, data, requires_grad: bool = False, *, device=None):
         backend = get_backend(device)

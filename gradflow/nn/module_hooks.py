@@ -60,10 +60,10 @@ def call_with_backward_hooks(module, args: tuple, kwargs: dict):
     if positions:
         inputs = _Joined([args[i] for i in positions])
         unpacked = inputs.split(inputs.flat)
-        args = list(args)
+        replaced = list(args)
         for i, t in zip(positions, unpacked):
-            args[i] = t
-        args = tuple(args)
+            replaced[i] = t
+        args = tuple(replaced)
 
         def on_grad_input(grad: Tensor):
             # NOTE: as PyTorch: zeros for a tensor input that needs no gradient, None for
@@ -86,7 +86,7 @@ def call_with_backward_hooks(module, args: tuple, kwargs: dict):
         items[i] = t
 
     def on_grad_output(grad: Tensor):
-        grads = [None] * len(items)
+        grads: list[Tensor | None] = [None] * len(items)
         for i, g in zip(out_positions, outputs.split(grad)):
             grads[i] = g
         for hook in tuple(module._backward_pre_hooks.values()):

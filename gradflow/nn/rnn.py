@@ -9,6 +9,7 @@ sequence is one matmul; only the hidden-state product runs per time step.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import gradflow as gf
 from gradflow.errors import ConfigError
@@ -36,9 +37,17 @@ def _step(mode: str, projected: Tensor, h: Tensor, c: Tensor | None, weight_hh: 
     gates = projected + recurrent
     if mode == "LSTM":
         i, f, g, o = gates.chunk(4, -1)
+        assert c is not None  # an LSTM carries a cell state
         c = gf.sigmoid(f) * c + gf.sigmoid(i) * gf.tanh(g)
         return gf.sigmoid(o) * gf.tanh(c), c
     return (gf.tanh(gates) if mode == "RNN_TANH" else gf.relu(gates)), None
+
+
+def _reset_uniform(module: Module) -> None:
+    """Every weight uniform in +-1/sqrt(hidden_size), as PyTorch."""
+    bound = 1.0 / math.sqrt(module.hidden_size)
+    for param in module.parameters():
+        init.uniform_(param, -bound, bound)
 
 
 class _RNNBase(Module):
@@ -76,9 +85,7 @@ class _RNNBase(Module):
 
     def reset_parameters(self) -> None:
         """Every weight uniform in +-1/sqrt(hidden_size), as PyTorch."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for param in self.parameters():
-            init.uniform_(param, -bound, bound)
+        _reset_uniform(self)
 
     def _weights(self, layer: int, direction: int):
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
@@ -86,7 +93,7 @@ class _RNNBase(Module):
         return (get("weight_ih" + suffix), get("weight_hh" + suffix), get("bias_ih" + suffix),
                 get("bias_hh" + suffix))
 
-    def _initial_state(self, x: Tensor, hx, batch: int):
+    def _initial_state(self, x: Tensor, hx, batch: int) -> tuple[Tensor, Tensor | None]:
         directions = 2 if self.bidirectional else 1
         shape = (self.num_layers * directions, batch, self.hidden_size)
         zeros = gf.zeros(*shape, dtype=x.dtype, device=x.backend)
@@ -232,7 +239,7 @@ class _CellBase(Module):
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
-        _RNNBase.reset_parameters(self)
+        _reset_uniform(self)
 
     def forward(self, input: Tensor, hx=None):
         if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
@@ -245,10 +252,13 @@ class _CellBase(Module):
             hx = (zeros, zeros) if self.mode == "LSTM" else zeros
         elif unbatched:
             hx = tuple(h.unsqueeze(0) for h in hx) if isinstance(hx, tuple) else hx.unsqueeze(0)
-        h, c = (hx if self.mode == "LSTM" else (hx, None))
+        if self.mode == "LSTM":
+            h, c = hx
+        else:
+            h, c = cast(Tensor, hx), None
         h, c = _step(self.mode, F.linear(x, self.weight_ih, self.bias_ih), h, c,
                      self.weight_hh, self.bias_hh)
-        out = (h, c) if self.mode == "LSTM" else h
+        out = (h, c) if self.mode == "LSTM" and c is not None else h
         if unbatched:
             out = tuple(o.squeeze(0) for o in out) if isinstance(out, tuple) else out.squeeze(0)
         return out

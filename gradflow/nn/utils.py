@@ -176,12 +176,13 @@ def _nonfinite_message(named, value: float, norm_type: float) -> str:
 
 def _check(option: str, value, allow_inf: bool = False) -> float:
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    number = math.nan
     if ok:
-        value = float(value)
-        ok = value >= 0 and (math.isfinite(value) or (allow_inf and value == math.inf))
+        value = number = float(value)
+        ok = number >= 0 and (math.isfinite(number) or (allow_inf and number == math.inf))
     if not ok:
         raise ConfigError(f"invalid {option}={value!r}; expected a number >= 0")
-    return value
+    return number
 
 
 def clip_grad_value_(parameters, clip_value: float) -> None:

@@ -23,7 +23,8 @@ def promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     from gradflow.ops.promotion import promote_types
 
     target = promote_types(a.dtype, b.dtype)
-    return tuple(t if t.dtype is target else cast(t, target) for t in (a, b))
+    return (a if a.dtype is target else cast(a, target),
+            b if b.dtype is target else cast(b, target))
 
 
 def broadcast_shapes(op: str, *shapes) -> tuple[int, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 import weakref
+from typing import Any
 
 from gradflow.autograd.grad_mode import is_grad_enabled, no_grad
 from gradflow.distributed import collectives
@@ -22,8 +23,8 @@ class _Bucket:
         self.backend = params[0].backend
         self.waiting = len(params)
         self.nbytes = sum(p.numel() * p.dtype.itemsize for p in params)
-        self.work = None
-        self.flat = None
+        self.work: Any = None  # the pending all-reduce while the bucket is in flight
+        self.flat: Any = None
 
 
 class DistributedDataParallel(Module):
@@ -80,7 +81,7 @@ class DistributedDataParallel(Module):
         self._bucket_of = {id(p): b for b in self._buckets for p in b.params}
         ref = weakref.ref(self)
         self._hook_handles = [p.register_post_accumulate_grad_hook(
-            lambda p, ref=ref: ref() is not None and ref()._grad_ready(p)) for p in params]
+            lambda p, ref=ref: (ddp := ref()) is not None and ddp._grad_ready(p)) for p in params]
         self._state = "idle"  # "armed" by a synchronised forward, "reduced" after its backward
         self._ready = set()
         self._next = 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import array
 import functools
+from typing import overload
 
 from gradflow import dtypes as _dt
 from gradflow.autograd.grad_mode import state as _state
@@ -239,6 +240,12 @@ class GradScaler:
     def get_growth_interval(self) -> int:
         return self._growth_interval
 
+    @overload
+    def scale(self, outputs: Tensor) -> Tensor: ...
+    @overload
+    def scale(self, outputs: list) -> list: ...
+    @overload
+    def scale(self, outputs: tuple) -> tuple: ...
     def scale(self, outputs):
         """outputs (a Tensor, or a list/tuple of them, nested) multiplied by the scale."""
         if not self._enabled:

@@ -17,8 +17,12 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gradflow.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gradflow.amp import GradScaler
 
 
 class TrainState:
@@ -43,7 +47,8 @@ class TrainState:
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.history, self.epochs = history, epochs
         self.epoch, self.step, self.logs = 0, 0, {}
-        self.scaler = None  # fit's GradScaler (disabled unless amp with float16)
+        # fit's GradScaler (disabled unless amp with float16), set as training starts
+        self.scaler: GradScaler | None = None
         self.stop_reason: str | None = None
 
     @property
@@ -218,13 +223,13 @@ class ModelCheckpoint(Callback):
     def on_epoch_end(self, state: TrainState) -> None:
         from gradflow.train.state import write_state
 
-        value = self._watch.value(state.logs) if self.save_best_only else state.logs.get(
-            self.monitor)
+        watched = self._watch.value(state.logs) if self.save_best_only else None
+        value = watched if self.save_best_only else state.logs.get(self.monitor)
         extra = {"epoch": state.epoch, "step": state.step, self.monitor: value}
         parts = (state.model, state.optimizer, state.scheduler)
-        if self.save_best_only:
-            if self._watch.improves(value, self.best):
-                self.best = value
+        if watched is not None:  # save_best_only
+            if self._watch.improves(watched, self.best):
+                self.best = watched
                 self.best_path = write_state(self.dirpath / "best.safetensors", *parts, extra)
         else:
             write_state(self.dirpath / f"epoch-{state.epoch}.safetensors", *parts, extra)
@@ -331,7 +336,7 @@ class TensorBoardLogger(Callback):
 
         self._tensorboardx = require("tensorboardX", "TensorBoardLogger")
         self.logdir, self.histogram_every = Path(logdir), histogram_every
-        self.writer = None
+        self.writer: Any = None  # tensorboardX's SummaryWriter, from on_train_begin
 
     def on_train_begin(self, state: TrainState) -> None:
         self.writer = self._tensorboardx.SummaryWriter(str(self.logdir))

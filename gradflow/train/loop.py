@@ -15,8 +15,10 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import gradflow as gf
+from gradflow.amp import GradScaler, autocast
 from gradflow.backends.threads import rebalance as rebalance_threads
 from gradflow.distributed import is_main_process
 from gradflow.errors import ConfigError, NonFiniteError
@@ -188,8 +190,8 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
         out_dir.mkdir(parents=True, exist_ok=True)
     per_batch = isinstance(scheduler, OneCycleLR)
     named = list(model.named_parameters())
-    region, state.scaler = _mixed_precision(named, amp, amp_dtype)
-    scaler = state.scaler
+    region, scaler = _mixed_precision(named, amp, amp_dtype)
+    state.scaler = scaler
     at = _Position()
     if resume is not None:
         at = _Position.restore(resume, state, callbacks)
@@ -342,8 +344,12 @@ class _Position:
     def __init__(self):
         self.epoch, self.batch = 1, 0
         self.seen, self.correct, self.loss_sum, self.skipped = 0, 0, 0.0, 0
-        self.epoch_rng = self.epoch_loader = self.resume_rng = self.step_rng = None
-        self.schedule_before_epoch_end = None
+        # generator and loader states (dicts) once recorded or restored
+        self.epoch_rng: Any = None
+        self.epoch_loader: Any = None
+        self.resume_rng: Any = None
+        self.step_rng: Any = None
+        self.schedule_before_epoch_end: Any = None
         self.resuming = False
 
     def begin_epoch(self, epoch: int, loader) -> None:
@@ -389,7 +395,7 @@ class _Position:
                  "batch": self.batch, "step": state.step,
                  "sums": [self.seen, self.correct, self.loss_sum, self.skipped],
                  "epoch_rng": self.epoch_rng, "epoch_loader": self.epoch_loader,
-                 "history": dict(history), "scaler": state.scaler.state_dict(),
+                 "history": dict(history), "scaler": _scaler(state).state_dict(),
                  "callbacks": [[type(c).__name__, c.state_dict()] for c in callbacks]}
         history.save(out_dir / "history.json")
         return write_state(out_dir / INTERRUPTED, state.model, state.optimizer, scheduler, extra)
@@ -407,7 +413,7 @@ class _Position:
         at.epoch_rng, at.epoch_loader = extra["epoch_rng"], extra["epoch_loader"]
         at.resuming = True
         state.history.update(extra["history"])
-        state.scaler.load_state_dict(extra["scaler"])
+        _scaler(state).load_state_dict(extra["scaler"])
         for callback, (name, saved) in zip(callbacks, extra["callbacks"]):
             if type(callback).__name__ == name:
                 callback.load_state_dict(saved)
@@ -485,10 +491,16 @@ def plot_grad_norms(history: History, path, title: str = "gradient norm per para
     return Path(path)
 
 
-def _mixed_precision(named, amp: bool, amp_dtype):
+def _scaler(state: TrainState) -> GradScaler:
+    """fit's GradScaler (set before anything is saved or restored)."""
+    assert state.scaler is not None
+    return state.scaler
+
+
+def _mixed_precision(named, amp: bool, amp_dtype) -> tuple[autocast, GradScaler]:
     """(autocast region, GradScaler) for fit: both disabled unless amp; a scaler for float16."""
     from gradflow import dtypes
-    from gradflow.amp import GradScaler, autocast, device_kind
+    from gradflow.amp import device_kind
 
     kind = device_kind(named[0][1].backend) if named else "cpu"
     if amp_dtype is None:

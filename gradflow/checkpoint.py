@@ -120,7 +120,7 @@ def _read(f) -> tuple[dict, dict, str]:
     return arrays, metadata, os.fspath(f)
 
 
-def _decode_file(arrays: dict, metadata: dict, source: str, map_location):
+def _decode_file(arrays: dict, metadata: dict, source: str, map_location) -> Any:  # what was saved
     ours = metadata.get("format") == FORMAT_NAME
     if _DIGEST in metadata and metadata[_DIGEST] != _digest(arrays, metadata):
         raise CheckpointError(f"{source}: the checkpoint is damaged: its tensors or metadata do "

@@ -4,10 +4,28 @@ from __future__ import annotations
 
 import operator
 
-from gradflow.errors import ConfigError, DimensionError, DTypeError, GradflowError, ShapeError
+from gradflow.errors import (
+    ArgumentTypeError,
+    ConfigError,
+    DimensionError,
+    DTypeError,
+    GradflowError,
+    ShapeError,
+)
 from gradflow.tensor import Tensor
 
 SCALARS = (int, float, bool)
+
+
+def tensor_operand(a, b, op: str) -> Tensor:
+    """The first of a binary op's operands that is a tensor (its device and dtype lead)."""
+    if isinstance(a, Tensor):
+        return a
+    if isinstance(b, Tensor):
+        return b
+    raise ArgumentTypeError(
+        f"{op}: expected a tensor operand, got {type(a).__name__} and {type(b).__name__}; "
+        f"make one a tensor (gf.tensor(value)) or compute on Python numbers with math")
 
 
 def as_tensor_like(value, like: Tensor) -> Tensor:

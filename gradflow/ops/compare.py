@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from gradflow.autograd.function import mismatch_error
 from gradflow.errors import DTypeError
-from gradflow.ops._util import as_tensor_like, reraise
+from gradflow.ops._util import as_tensor_like, reraise, tensor_operand
 from gradflow.ops.promotion import as_python_scalar, is_scalar, result_type
 from gradflow.tensor import Tensor
 
 
 def _operands(a, b, op: str):
     """Arrays (or Python scalars) of both operands in their promoted dtype, and the backend."""
-    like = a if isinstance(a, Tensor) else b
+    like = tensor_operand(a, b, op)
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         if a.backend is not b.backend:
             raise mismatch_error(op, (a, b))

@@ -13,7 +13,7 @@ from typing import overload
 from gradflow.amp import autocast_inputs
 from gradflow.autograd.function import Function, mismatch_error
 from gradflow.errors import ConfigError, DTypeError
-from gradflow.ops._util import as_tensor_like, reraise
+from gradflow.ops._util import as_tensor_like, reraise, tensor_operand
 from gradflow.ops.promotion import as_python_scalar, is_scalar, result_type
 from gradflow.ops.cast import cast
 from gradflow.tensor import Tensor
@@ -77,7 +77,7 @@ def _operands(a, b, op: str, *, floating: bool = False):
                 return a, b
         elif (type(b) is float or type(b) is int) and a.data.dtype in a.backend.float_dtypes:
             return a, b  # the common case, decided without result_type: a keeps its dtype
-    like = a if isinstance(a, Tensor) else b
+    like = tensor_operand(a, b, op)
     a = a if isinstance(a, Tensor) or is_scalar(a) else as_tensor_like(a, like)
     b = b if isinstance(b, Tensor) or is_scalar(b) else as_tensor_like(b, like)
     dtype = result_type(a, b)

@@ -11,6 +11,7 @@ import math
 
 from gradflow.autograd.function import Function
 from gradflow.ops import elementwise as _ew
+from gradflow.ops._util import tensor_operand
 from gradflow.ops.elementwise import (
     Rounded, SqrtOfSquares, _float_input, _operands, abs, add, clamp, cos, div, exp, log, mul, pow,
     reciprocal, sqrt, where,
@@ -182,7 +183,7 @@ class Atan2(Function):
 def atan2(y, x) -> Tensor:
     """The angle of the point (x, y), in (-pi, pi]."""
     y, x = _operands(y, x, "atan2", floating=True)
-    return Atan2.apply(_ew._tensorize(y, x if isinstance(x, Tensor) else y), x)
+    return Atan2.apply(_ew._tensorize(y, tensor_operand(x, y, "atan2")), x)
 
 
 class LogAddExp(Function):
@@ -208,26 +209,30 @@ class LogAddExp(Function):
 def logaddexp(a, b) -> Tensor:
     """log(exp(a) + exp(b)) without overflow."""
     a, b = _operands(a, b, "logaddexp", floating=True)
-    like = a if isinstance(a, Tensor) else b
+    like = tensor_operand(a, b, "logaddexp")
     return LogAddExp.apply(_ew._tensorize(a, like), _ew._tensorize(b, like))
 
 
 def logaddexp2(a, b) -> Tensor:
     """log2(2 ** a + 2 ** b)."""
     a, b = _operands(a, b, "logaddexp2", floating=True)
+    like = tensor_operand(a, b, "logaddexp2")  # a scalar operand becomes a tensor like it
+    a, b = _ew._tensorize(a, like), _ew._tensorize(b, like)
     return logaddexp(mul(a, _LN2), mul(b, _LN2)) * (1.0 / _LN2)
 
 
 def hypot(a, b) -> Tensor:
     """sqrt(a ** 2 + b ** 2); gradient 0 at the origin."""
     a, b = _operands(a, b, "hypot", floating=True)
+    like = tensor_operand(a, b, "hypot")  # a scalar operand becomes a tensor like it
+    a, b = _ew._tensorize(a, like), _ew._tensorize(b, like)
     return SqrtOfSquares.apply(add(mul(a, a), mul(b, b)))
 
 
 def copysign(a, b) -> Tensor:
     """|a| with the sign of b (of its sign bit: -0.0 counts as negative)."""
     a, b = _operands(a, b, "copysign", floating=True)
-    like = a if isinstance(a, Tensor) else b
+    like = tensor_operand(a, b, "copysign")
     b = _ew._tensorize(b, like)
     negative = Tensor._wrap(b.backend.xp.signbit(b.data), b.backend)
     magnitude = abs(_ew._tensorize(a, like))
@@ -242,7 +247,7 @@ def lerp(start: Tensor, end, weight) -> Tensor:
 def xlogy(x, y) -> Tensor:
     """x * log(y), taken as 0 where x == 0 (even for y == 0)."""
     x, y = _operands(x, y, "xlogy", floating=True)
-    like = x if isinstance(x, Tensor) else y
+    like = tensor_operand(x, y, "xlogy")
     x, y = _ew._tensorize(x, like), _ew._tensorize(y, like)
     return where(x == 0, 0.0, x * log(y))
 

@@ -3,6 +3,8 @@ and the workspace its kernels take temporaries from. Kernels live in backends/ke
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from gradflow import dtypes as _dt
@@ -28,7 +30,7 @@ class ArrayBackend:
         self.name = name
         self.xp = xp
         self.device = device
-        self.to_xp: dict[_dt.DType, object] = {}
+        self.to_xp: dict[_dt.DType, Any] = {}  # the namespace's dtype objects
         self.from_xp: dict[object, _dt.DType] = {}
         for dtype in _dt.ALL:
             xp_dtype = getattr(xp, dtype.name, None)

@@ -38,8 +38,8 @@ def _step(mode: str, projected: Tensor, h: Tensor, c: Tensor | None, weight_hh: 
     if mode == "LSTM":
         i, f, g, o = gates.chunk(4, -1)
         assert c is not None  # an LSTM carries a cell state
-        c = gf.sigmoid(f) * c + gf.sigmoid(i) * gf.tanh(g)
-        return gf.sigmoid(o) * gf.tanh(c), c
+        cell: Tensor = gf.sigmoid(f) * c + gf.sigmoid(i) * gf.tanh(g)
+        return gf.sigmoid(o) * gf.tanh(cell), cell
     return (gf.tanh(gates) if mode == "RNN_TANH" else gf.relu(gates)), None
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from gradflow.autograd.function import mismatch_error
 from gradflow.errors import DTypeError
 from gradflow.ops._util import as_tensor_like, reraise, tensor_operand
 from gradflow.ops.promotion import as_python_scalar, is_scalar, result_type
 from gradflow.tensor import Tensor
 
+if TYPE_CHECKING:
+    from gradflow.dtypes import DType
 
-def _operands(a, b, op: str):
+
+def _operands(a, b, op: str) -> tuple[Any, Any, Any, DType]:
     """Arrays (or Python scalars) of both operands in their promoted dtype, and the backend."""
     like = tensor_operand(a, b, op)
     if isinstance(a, Tensor) and isinstance(b, Tensor):

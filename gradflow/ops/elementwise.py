@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 import math
-from typing import overload
+from typing import Any, overload
 
 from gradflow.amp import autocast_inputs
 from gradflow.autograd.function import Function, mismatch_error
@@ -65,6 +65,11 @@ class Neg(Function):
         return Neg.apply(grad)
 
 
+@overload
+def _operands(a: Tensor, b: Tensor, op: str, *,
+              floating: bool = False) -> tuple[Tensor, Tensor]: ...
+@overload
+def _operands(a, b, op: str, *, floating: bool = False) -> tuple[Any, Any]: ...
 def _operands(a, b, op: str, *, floating: bool = False):
     """Both operands under PyTorch's promotion: tensors cast to the result dtype (the default
     float when `floating` and the result is bool or integer), scalars as Python numbers."""
@@ -328,7 +333,7 @@ class Pow(Function):
         return grad_x, grad_e
 
 
-def pow(x: Tensor, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
+def pow(x: Tensor | float, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
     """x ** exponent with the backend's pow: integers to integer powers stay integers.
 
     Example:

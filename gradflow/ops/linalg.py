@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from gradflow.amp import autocast_inputs
 from gradflow.autograd.function import Function, mismatch_error
 from gradflow.errors import ConfigError, ShapeError
@@ -194,7 +196,8 @@ def inner(a: Tensor, b: Tensor) -> Tensor:
     return tensordot(a, b, ([-1], [-1]))
 
 
-def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
+def tensordot(a: Tensor, b: Tensor,
+              dims: int | tuple[int | Sequence[int], int | Sequence[int]] = 2) -> Tensor:
     """Contract the last `dims` dimensions of a with the first of b, or the listed pairs."""
 
     if isinstance(dims, int):

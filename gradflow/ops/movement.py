@@ -233,11 +233,11 @@ def movedim(x: Tensor, source, destination) -> Tensor:
     dst = _dims(destination, x.ndim, "movedim")
     if len(src) != len(dst):
         raise ConfigError(f"movedim: {len(src)} sources for {len(dst)} destinations")
-    order = [None] * x.ndim
+    placed: list[int | None] = [None] * x.ndim
     for s, t in zip(src, dst):
-        order[t] = s
+        placed[t] = s
     rest = iter(d for d in range(x.ndim) if d not in src)
-    order = tuple(o if o is not None else next(rest) for o in order)
+    order = tuple(o if o is not None else next(rest) for o in placed)
     return x if order == tuple(range(x.ndim)) else permute(x, order)
 
 

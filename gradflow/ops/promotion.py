@@ -83,7 +83,8 @@ def as_python_scalar(value, dtype: _dt.DType):
         return bool(value)
     if dtype.is_floating_point:
         return float(value)
-    if scalar_dtype(value).is_floating_point:
+    kind = scalar_dtype(value)
+    if kind is not None and kind.is_floating_point:
         raise DTypeError(f"cannot combine the float {value!r} with an integer result "
                          f"({dtype.name})")
     return int(value)
@@ -109,7 +110,7 @@ def result_type(*operands) -> _dt.DType:
         >>> gf.result_type(gf.tensor([1, 2], dtype=gf.uint8), -5)
         gradflow.uint8
     """
-    groups = [None, None, None]  # tensors with dims, 0-d tensors, scalars
+    groups: list[_dt.DType | None] = [None, None, None]  # tensors with dims, 0-d tensors, scalars
     for value in operands:
         if isinstance(value, Tensor):
             dtype, group = value.dtype, (0 if value.ndim else 1)
@@ -120,7 +121,8 @@ def result_type(*operands) -> _dt.DType:
             if dtype is None:
                 raise DTypeError(f"result_type: {type(value).__name__} is neither a tensor nor "
                                  "a scalar; convert it with gf.tensor first")
-        groups[group] = dtype if groups[group] is None else promote_types(groups[group], dtype)
+        current = groups[group]
+        groups[group] = dtype if current is None else promote_types(current, dtype)
     out = _combine(groups[0], _combine(groups[1], groups[2]))
     if out is None:
         raise DTypeError("result_type: needs at least one tensor or scalar")

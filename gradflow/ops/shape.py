@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from typing import Any
 
 from gradflow.autograd.function import Function
 from gradflow.autograd.sum_to import BroadcastTo
@@ -464,7 +465,7 @@ def _check_steps(key, x: Tensor, op: str) -> None:
                                 "a step must be positive")
 
 
-def _check_put(x: Tensor, key, value) -> None:
+def _check_put(x: Tensor, key: Any, value) -> None:
     """setitem's key fits x (int positions in range, masks of the indexed shape) and a Python
     number fits x's dtype; checked first, so a rejected write changes nothing."""
     from gradflow.creation import check_fits
@@ -482,7 +483,7 @@ def _check_put(x: Tensor, key, value) -> None:
                 size = x.shape[axis] if axis < x.ndim else "no"
                 raise IndexingError(f"setitem: index {k} is out of range for dimension {axis} "
                                     f"of size {size} (tensor of shape {x.shape})")
-        elif hasattr(k, "dtype") and _is_bool(k):
+        elif not isinstance(k, bool) and hasattr(k, "dtype") and _is_bool(k):
             indexed = x.shape[axis:axis + k.ndim]
             if tuple(k.shape) != indexed:
                 raise IndexingError(f"setitem: boolean mask of shape {tuple(k.shape)} does not "

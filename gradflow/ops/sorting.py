@@ -7,6 +7,7 @@ take_along_dim, so their gradient flows back to the elements chosen.
 from __future__ import annotations
 
 from collections import namedtuple
+from typing import Literal, overload
 
 from gradflow.errors import ConfigError, ShapeError
 from gradflow.ops._util import normalize_dim
@@ -111,7 +112,13 @@ def unique(x: Tensor, sorted: bool = True, return_inverse: bool = False,
     return out[0] if len(out) == 1 else tuple(out)
 
 
-def nonzero(x: Tensor, *, as_tuple: bool = False):
+@overload
+def nonzero(x: Tensor, *, as_tuple: Literal[False] = False) -> Tensor: ...
+@overload
+def nonzero(x: Tensor, *, as_tuple: Literal[True]) -> tuple[Tensor, ...]: ...
+@overload
+def nonzero(x: Tensor, *, as_tuple: bool) -> Tensor | tuple[Tensor, ...]: ...
+def nonzero(x: Tensor, *, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
     """Indices of the nonzero elements: an (n, ndim) tensor, or one 1-d tensor per dim."""
     xp = x.backend.xp
     data = x.data if x.ndim else xp.reshape(x.data, (1,))

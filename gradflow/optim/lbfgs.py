@@ -160,6 +160,7 @@ class LBFGS(Optimizer):
                 if state["n_iter"] == 1:
                     d, old_dirs, old_stps, ro, h_diag = -flat_grad, [], [], [], 1.0
                 else:
+                    assert d is not None and t is not None  # kept from the last iteration
                     y, s = flat_grad - prev_flat_grad, d * t
                     ys = self._dot(y, s)
                     if ys > 1e-10:  # curvature condition: keep the pair

@@ -104,17 +104,18 @@ class Optimizer:
         """group[option] as a Python float in [low, high], or a ConfigError naming it."""
         value = group[option]
         ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        number = math.nan
         if ok:
-            value = float(value)
-            ok = math.isfinite(value) and value >= low
+            value = number = float(value)
+            ok = math.isfinite(number) and number >= low
             if high is not None:
-                ok = ok and (value <= high if high_inclusive else value < high)
+                ok = ok and (number <= high if high_inclusive else number < high)
         if not ok:
             span = f"[{low}, {high}{']' if high_inclusive else ')'}" if high is not None else \
                 f">= {low}"
             raise ConfigError(f"{self._name}: invalid {option}={group[option]!r}; "
                               f"expected a finite number {span}")
-        return value
+        return number
 
     def _bool(self, group: dict, option: str) -> bool:
         value = group[option]
@@ -356,6 +357,7 @@ class Optimizer:
         for key, value in entries.items():
             if key in self._scalar_state:
                 number = _step_value(value)
+                assert number is not None  # state_dict_problem rejected the others
                 loaded[key] = int(number) if key == "step" else number
                 continue
             if value is None:

@@ -13,6 +13,7 @@ import math
 import numbers
 import types
 from collections import Counter
+from collections.abc import Callable
 
 from gradflow.errors import ConfigError, StateDictError
 from gradflow.optim.optimizer import Optimizer
@@ -21,10 +22,11 @@ from gradflow.optim.optimizer import Optimizer
 def _number(owner: str, option: str, value, low: float | None = None, high: float | None = None,
              low_open: bool = False) -> float:
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    number = float(value) if ok else math.nan
     if ok and low is not None:
-        ok = value > low if low_open else value >= low
+        ok = number > low if low_open else number >= low
     if ok and high is not None:
-        ok = value <= high
+        ok = number <= high
     if not ok:
         bounds = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}]"
         raise ConfigError(f"{owner}: invalid {option}={value!r}; expected a number in {bounds}")
@@ -74,6 +76,7 @@ def _kind_problem(now, new) -> str | None:
 
 
 class _StateMixin:
+    _last_lr: list[float]  # set by each scheduler
     def state_dict(self) -> dict:
         """Every attribute except the optimizer, for `load_state_dict`."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
@@ -468,6 +471,8 @@ class _LambdaState:
     """State dicts without the lr_lambda functions (as PyTorch: a callable object's __dict__
     is kept, a plain function is not)."""
 
+    lr_lambdas: list  # set by each scheduler
+
     def state_dict(self) -> dict:
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
         state["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else dict(vars(fn))
@@ -669,7 +674,8 @@ class CyclicLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, base_lr, max_lr, step_size_up: int = 2000,
                  step_size_down: int | None = None, mode: str = "triangular",
-                 gamma: float = 1.0, scale_fn=None, scale_mode: str = "cycle",
+                 gamma: float = 1.0, scale_fn: Callable[[float], float] | None = None,
+                 scale_mode: str = "cycle",
                  cycle_momentum: bool = True, base_momentum=0.8, max_momentum=0.9,
                  last_epoch: int = -1):
         name = "CyclicLR"
@@ -696,7 +702,7 @@ class CyclicLR(LRScheduler):
             raise ConfigError(f"{name}: scale_fn must be a function, got "
                               f"{type(scale_fn).__name__}")
         self.mode, self.gamma = mode, _number(name, "gamma", gamma, 0.0)
-        self._scale_fn_custom = scale_fn
+        self._scale_fn_custom: Callable[[float], float] | None = scale_fn
         self.scale_mode = scale_mode if scale_fn is not None else (
             "iterations" if mode == "exp_range" else "cycle")
         self.cycle_momentum = bool(cycle_momentum)
@@ -766,6 +772,8 @@ class CyclicLR(LRScheduler):
 class _Composite(LRScheduler):
     """Schedulers made of schedulers (their state nested under "_schedulers"); an
     LRScheduler for isinstance checks, though its own __init__ takes no first step."""
+
+    _schedulers: list[LRScheduler]  # set by each composite
 
     def state_dict(self) -> dict:
         state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "_schedulers")}
@@ -870,6 +878,7 @@ class ChainedScheduler(_Composite):
         schedulers = list(schedulers)
         optimizer = optimizer or (schedulers[0].optimizer if schedulers else None)
         self._schedulers = _check_children("ChainedScheduler", schedulers, optimizer)
+        assert optimizer is not None  # the schedulers', checked above (there is at least one)
         self.optimizer = optimizer
         self._last_lr = [group["lr"] for group in optimizer.param_groups]
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+
 import numpy as np
 
 import gradflow as gf
@@ -44,6 +47,7 @@ def rounded_args(sample: Sample, dtype) -> list:
 
 def check_forward(spec: OpSpec, sample: Sample, device: str, dtype=gf.float32) -> None:
     """The op's output on `device` equals the NumPy reference."""
+    assert spec.reference is not None, f"{spec.name} has no NumPy reference"
     result = spec.fn(*make_inputs(sample, device, dtype, False), **sample.kwargs)
     expected = spec.reference(*rounded_args(sample, dtype), **sample.kwargs)
     expected = expected if isinstance(expected, (tuple, list)) else [expected]
@@ -68,26 +72,30 @@ def check_torch(spec: OpSpec, sample: Sample, dtype=gf.float32) -> None:
             torch_args.append(t.requires_grad_(i in positions and spec.differentiable))
         else:
             torch_args.append(a)
+    assert spec.torch_reference is not None, f"{spec.name} has no torch reference"
     expected = spec.torch_reference(torch, *torch_args, **sample.kwargs)
     inputs = make_inputs(sample, "cpu", dtype, spec.differentiable)
     result = spec.fn(*inputs, **sample.kwargs)
     outs = outputs_of(result)
     refs = expected if isinstance(expected, (tuple, list)) else [expected]
-    tolerance = {"rtol": max(spec.rtol, 1e-5), "atol": max(spec.atol, 1e-5)}
+    rtol, atol = max(spec.rtol, 1e-5), max(spec.atol, 1e-5)
     for out, ref in zip(outs, refs):
-        assert_close(out, ref.detach().numpy(), msg=f"{spec.name} vs torch", **tolerance)
+        assert_close(out, ref.detach().numpy(), rtol=rtol, atol=atol,
+                     msg=f"{spec.name} vs torch")
     if not spec.differentiable:
         return
     cotangents = [np.random.default_rng(1).standard_normal(o.shape) for o in outs]
-    loss = sum((o * gf.tensor(c, dtype=o.dtype)).sum() for o, c in zip(outs, cotangents))
-    torch_loss = sum((r * torch.tensor(c, dtype=r.dtype)).sum() for r, c in zip(refs, cotangents))
+    loss = functools.reduce(operator.add, [(o * gf.tensor(c, dtype=o.dtype)).sum()
+                                           for o, c in zip(outs, cotangents)])
+    torch_loss = functools.reduce(operator.add, [(r * torch.tensor(c, dtype=r.dtype)).sum()
+                                                 for r, c in zip(refs, cotangents)])
     loss.backward()
     torch_loss.backward()
     for i in positions:
         if torch_args[i].grad is None:
             continue
-        assert_close(inputs[i].grad, torch_args[i].grad.numpy(),
-                     msg=f"{spec.name}: gradient of input {i} vs torch", **tolerance)
+        assert_close(inputs[i].grad, torch_args[i].grad.numpy(), rtol=rtol, atol=atol,
+                     msg=f"{spec.name}: gradient of input {i} vs torch")
 
 
 def check_gradcheck(spec: OpSpec, sample: Sample, device: str, second_order: bool = False) -> None:

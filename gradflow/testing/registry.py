@@ -74,7 +74,8 @@ def register(spec: OpSpec) -> OpSpec:
     return spec
 
 
-def op(name: str, fn: Callable, samples, reference, **options: Any) -> OpSpec:
+def op(name: str, fn: Callable, samples: list[Sample] | Callable[[], list[Sample]],
+       reference: Callable | None, **options: Any) -> OpSpec:
     """Register with samples given as a list (or a function returning one)."""
     make = samples if callable(samples) else (lambda s=samples: s)
     return register(OpSpec(name=name, fn=fn, samples=make, reference=reference, **options))

@@ -54,7 +54,7 @@ def np_conv2d(x, weight, bias=None, stride: Ints = 1, padding: Padding = 0, dila
     (sh, sw), (dh, dw) = _pair(stride), _pair(dilation)
     if padding == "valid":
         padding = 0
-    if padding == "same":
+    if isinstance(padding, str):  # "same"
         total_h, total_w = dh * (kh - 1), dw * (kw - 1)
         pads = (total_h // 2, total_h - total_h // 2, total_w // 2, total_w - total_w // 2)
     else:

@@ -151,9 +151,20 @@ MAX_SAMPLES = [Sample((distinct((3, 4)),)), Sample((distinct((3, 4)),), {"dim": 
                Sample((distinct((2, 3, 4)),), {"dim": (0, 2), "keepdim": True})]
 op("amax", gf.amax, MAX_SAMPLES, _np_reduce(np.max), torch_reference=_torch_reduce("amax"))
 op("amin", gf.amin, MAX_SAMPLES, _np_reduce(np.min), torch_reference=_torch_reduce("amin"))
-op("max", lambda x, dim: gf.max(x, dim).values, [Sample((distinct((3, 4)), 1))],
+
+
+def _values(reduction):
+    """The values of max(x, dim) / min(x, dim), checking that a (values, indices) pair came."""
+    def values(x, dim):
+        out = reduction(x, dim)
+        assert not isinstance(out, gf.Tensor), "with dim, a (values, indices) pair"
+        return out.values
+    return values
+
+
+op("max", _values(gf.max), [Sample((distinct((3, 4)), 1))],
    lambda x, dim: np.max(x, axis=dim), torch_reference=lambda torch, x, d: torch.max(x, d).values)
-op("min", lambda x, dim: gf.min(x, dim).values, [Sample((distinct((3, 4)), 0))],
+op("min", _values(gf.min), [Sample((distinct((3, 4)), 0))],
    lambda x, dim: np.min(x, axis=dim), torch_reference=lambda torch, x, d: torch.min(x, d).values)
 
 

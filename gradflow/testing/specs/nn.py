@@ -5,6 +5,7 @@ has the same function, a torch reference."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import array_api_compat.numpy as numpy_namespace
 import numpy as np
@@ -172,7 +173,7 @@ op("nn.one_hot", F.one_hot,
    torch_reference=lambda torch, t, *a: torch.nn.functional.one_hot(t, *a),
    differentiable=False)
 
-_NP_PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge",
+_NP_PAD_MODES: dict[str, Any] = {"constant": "constant", "reflect": "reflect", "replicate": "edge",
                  "circular": "wrap"}
 
 

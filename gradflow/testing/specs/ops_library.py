@@ -5,6 +5,7 @@ the suite fast; each still gets forward, gradcheck, second order and cross-devic
 from __future__ import annotations
 
 import math
+from typing import Any, Literal
 
 import numpy as np
 
@@ -243,7 +244,15 @@ op("topk", lambda x, k, **kw: tuple(gf.topk(x, k, **kw)),
 op("kthvalue", lambda x, k, d: tuple(gf.kthvalue(x, k, d)), [Sample((distinct((3, 5)), 2, 1))],
    lambda x, k, d: (np.sort(x, axis=d)[:, k - 1], np.argsort(x, axis=d)[:, k - 1]),
    torch_reference=lambda torch, x, k, d: tuple(torch.kthvalue(x, k, d)))
-op("unique", lambda x: tuple(gf.unique(x, return_inverse=True, return_counts=True)),
+
+
+def _unique_all(x):
+    out = gf.unique(x, return_inverse=True, return_counts=True)
+    assert isinstance(out, tuple), "values, inverse and counts"
+    return out
+
+
+op("unique", _unique_all,
    [Sample((ints((3, 4), 0, 5),))],
    lambda x: np.unique(x, return_inverse=True, return_counts=True), differentiable=False,
    torch_reference=lambda torch, x: tuple(torch.unique(x, return_inverse=True,
@@ -449,10 +458,14 @@ op("vstack", lambda *xs: gf.vstack(xs), [Sample((normal((3,)), normal((2, 3))))]
    lambda *xs: np.vstack(xs), torch_reference=lambda torch, *xs: torch.vstack(xs))
 op("dstack", lambda *xs: gf.dstack(xs), [Sample((normal((2, 3)), normal((2, 3))))],
    lambda *xs: np.dstack(xs), torch_reference=lambda torch, *xs: torch.dstack(xs))
+def _np_meshgrid(a, b, indexing: Literal["ij", "xy"] = "ij"):
+    return np.meshgrid(a, b, indexing=indexing)
+
+
 op("meshgrid", lambda a, b, **kw: gf.meshgrid(a, b, **kw),
    [Sample((normal((3,)), normal((2,)))), Sample((normal((3,)), normal((2,))), {"indexing": "xy"},
                                                  label="xy")],
-   lambda a, b, indexing="ij": np.meshgrid(a, b, indexing=indexing),
+   _np_meshgrid,
    torch_reference=lambda torch, a, b, indexing="ij": torch.meshgrid(a, b, indexing=indexing))
 for _k, _np_fn in [(1, np.atleast_1d), (2, np.atleast_2d), (3, np.atleast_3d)]:
     op(f"atleast_{_k}d", getattr(gf, f"atleast_{_k}d"),
@@ -517,10 +530,14 @@ op("linalg.vector_norm", gf.linalg.vector_norm,
     Sample((away((3, 4)), 3.0), label="p3")],
    lambda x, ord=2, dim=None: np.linalg.norm(x.reshape(-1) if dim is None else x, ord, axis=dim),
    torch_reference=lambda torch, *a, **kw: torch.linalg.vector_norm(*a, **kw))
+def _np_matrix_norm(x, ord: Any = "fro"):  # noqa: A002 - NumPy's name
+    return np.linalg.norm(x, ord, axis=(-2, -1))
+
+
 op("linalg.matrix_norm", gf.linalg.matrix_norm,
    [Sample((away((2, 3, 4)),)), Sample((distinct((3, 4)), 1), label="ord1"),
     Sample((distinct((3, 4)), float("inf")), label="inf")],
-   lambda x, ord="fro": np.linalg.norm(x, ord, axis=(-2, -1)),
+   _np_matrix_norm,
    torch_reference=lambda torch, *a, **kw: torch.linalg.matrix_norm(*a, **kw))
 op("linalg.cross", gf.linalg.cross, [Sample((normal((2, 3)), normal((2, 3))), {"dim": 1})],
    lambda a, b, dim: np.cross(a, b, axis=dim),

@@ -28,7 +28,8 @@ import harness
 import steps
 from harness import Contender
 
-KERNELS = ("max_pool2d_forward", "max_pool2d_backward", "relu_backward", "sgd_step")
+KERNELS = ("max_pool2d_forward", "max_pool2d_backward", "relu_backward", "sgd_step",
+           "add_row_bias")
 _FIRST_CALL = """
 import time, numpy as np
 start = time.perf_counter()
@@ -41,6 +42,7 @@ k.max_unpool_nhwc(np.ones((2, 2, 2, 3), np.float32), i, 2, 2, np.empty_like(x), 
 k.relu_backward(x.ravel(), x.ravel(), np.empty(x.size, np.float32), np.float32(0))
 k.sgd_step(x.ravel(), x.ravel(), x.ravel(), *map(np.float32, (0.1, 0, 1, 0)), False, False, False)
 f = np.float32
+k.add_row_bias(np.ones((4, 3), f), np.ones(3, f))
 k.adam_step(*[np.ones(4, f) for _ in range(5)], *map(f, (0.1, 0.9, 0.1, 1e-8, 0, 1, 0.1, 1)),
             False, False)
 print(time.perf_counter() - start)
@@ -58,7 +60,7 @@ def _contender(model: str, name: str, fused_on: bool, without: str | None = None
         def run():
             backend.fused = fused_on
             if without:
-                setattr(fused, without, lambda *args: None)
+                setattr(fused, without, lambda *args: None)  # None/False: NumPy runs
             try:
                 step()
             finally:

@@ -98,6 +98,15 @@ def max_unpool_nhwc(grad, index, kh, kw, out, zero):
 
 
 @_jit
+def add_row_bias(matrix, bias):
+    """matrix[i, j] += bias[j]."""
+    rows, columns = matrix.shape
+    for i in range(rows):
+        for j in range(columns):
+            matrix[i, j] += bias[j]
+
+
+@_jit
 def relu_backward(grad, out, result, zero):
     """result = grad where out > 0, else 0 (flat arrays of one memory order)."""
     for i in range(result.size):

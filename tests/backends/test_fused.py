@@ -101,6 +101,21 @@ def test_relu_backward_fused_equals_generic(fast, plain, layout, bad):
     _same_layout(result, grad)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_conv_bias_add_fused_equals_numpy(fast, plain, layout, dtype):
+    x = _input((2, 3, 6, 5), layout, None, dtype)
+    weight = RNG.standard_normal((4, 3, 3, 3)).astype(dtype)
+    bias = RNG.standard_normal(4).astype(dtype)
+    bias[1] = np.nan
+    geometry = ((1, 1), (1, 1, 1, 1), (1, 1), 1)
+    out, _ = fast.conv2d_forward(x, weight, bias, *geometry)
+    expected, _ = plain.conv2d_forward(x, weight, bias, *geometry)
+    np.testing.assert_array_equal(out, expected)
+    _same_layout(out, expected)
+    assert not fused.add_row_bias(out, bias)  # a 4-d array: NumPy adds
+
+
 def test_unsupported_arrays_fall_back(fast):
     x = RNG.standard_normal((1, 2, 6, 6)).astype(np.float32)
     overlapping = ((3, 3), (2, 2), (0, 0, 0, 0), (1, 1))

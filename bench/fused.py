@@ -11,6 +11,7 @@ warm cache directory, and the installed size of numba and llvmlite.
 Usage (from the repository root):
     python bench/fused.py                        # both models, ~2 minutes
     python bench/fused.py --model cnn --blocks 5 --no-ablation
+    python bench/fused.py --model cnn --without sgd_step --no-compile-times
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ import harness
 import steps
 from harness import Contender
 
-KERNELS = ("max_pool2d_forward", "max_pool2d_backward", "relu_backward", "sgd_step",
-           "add_row_bias")
+KERNELS = ("max_pool2d_forward", "max_pool2d_backward", "sgd_step")
 _FIRST_CALL = """
 import time, numpy as np
 start = time.perf_counter()
@@ -39,10 +39,8 @@ x = np.ones((2, 4, 4, 3), np.float32); i = np.zeros((2, 2, 2, 3), np.uint8)
 k.max_pool_nhwc(x, 2, 2, np.empty((2, 2, 2, 3), np.float32), i)
 k.max_pool_nchw(x, 2, 2, np.empty((2, 4, 2, 1), np.float32), np.empty((2, 4, 2, 1), np.uint8))
 k.max_unpool_nhwc(np.ones((2, 2, 2, 3), np.float32), i, 2, 2, np.empty_like(x), np.float32(0))
-k.relu_backward(x.ravel(), x.ravel(), np.empty(x.size, np.float32), np.float32(0))
 k.sgd_step(x.ravel(), x.ravel(), x.ravel(), *map(np.float32, (0.1, 0, 1, 0)), False, False, False)
 f = np.float32
-k.add_row_bias(np.ones((4, 3), f), np.ones(3, f))
 k.adam_step(*[np.ones(4, f) for _ in range(5)], *map(f, (0.1, 0.9, 0.1, 1e-8, 0, 1, 0.1, 1)),
             False, False)
 print(time.perf_counter() - start)
@@ -72,10 +70,9 @@ def _contender(model: str, name: str, fused_on: bool, without: str | None = None
     return Contender(name, setup)
 
 
-def compare(model: str, blocks: int, ablation: bool) -> dict:
+def compare(model: str, blocks: int, ablation: tuple[str, ...]) -> dict:
     contenders = [_contender(model, "numba", True), _contender(model, "numpy", False)]
-    if ablation:
-        contenders += [_contender(model, f"numba without {k}", True, k) for k in KERNELS]
+    contenders += [_contender(model, f"numba without {k}", True, k) for k in ablation]
     return harness.measure(contenders, blocks=blocks, baseline="numpy")
 
 
@@ -119,6 +116,8 @@ def main() -> None:
     parser.add_argument("--model", choices=steps.MODELS, action="append")
     parser.add_argument("--blocks", type=int, default=7)
     parser.add_argument("--no-ablation", action="store_true")
+    parser.add_argument("--without", choices=KERNELS, action="append",
+                        help="the kernels to turn off one at a time (default: each)")
     parser.add_argument("--no-compile-times", action="store_true")
     parser.add_argument("--json", default="bench/results/fused.json")
     args = parser.parse_args()
@@ -133,7 +132,8 @@ def main() -> None:
               f"{report['install_mib']}")
     for model in args.model or steps.MODELS:
         start = time.perf_counter()
-        result = compare(model, args.blocks, not args.no_ablation)
+        ablation = () if args.no_ablation else tuple(args.without or KERNELS)
+        result = compare(model, args.blocks, ablation)
         report[model] = result
         print(f"\n{steps.TITLES[model]} ({time.perf_counter() - start:.0f} s, load average "
               f"{result['load_average']})")

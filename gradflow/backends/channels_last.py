@@ -48,19 +48,13 @@ def conv2d_forward(backend, x, weight, bias, stride, padding, dilation, keep_col
     ho, wo = conv_output_hw(x.shape, weight.shape[2:], stride, padding, dilation)
     columns = im2col(backend, x, weight.shape[2:], stride, padding, dilation)
     out = np.matmul(columns, weight_matrix(weight))
-    if bias is not None and not (backend.fused and _fused().add_row_bias(out, bias)):
+    if bias is not None:
         out += bias
     out = nchw(out.reshape(n, ho, wo, o))
     if keep_columns:
         return out, columns
     backend.recycle(columns)
     return out, None
-
-
-def _fused():
-    from gradflow.backends import fused  # NOTE: here, as fused.py imports this module
-
-    return fused
 
 
 def conv2d_backward_weight(backend, x, grad, weight_shape, stride, padding, dilation,

@@ -11,7 +11,7 @@ numba earlier keeps its own setting).
 Each function here returns the kernel's result, or None when the arrays are not the ones
 its loop handles (the caller then runs the NumPy kernel): pooling needs tiling windows
 (stride == kernel, no padding or dilation) over contiguous memory in either layout, the
-others contiguous float arrays of one memory order.
+optimizer steps C-contiguous float arrays of the parameter's shape and dtype.
 """
 
 from __future__ import annotations
@@ -95,41 +95,6 @@ def max_pool2d_backward(grad, index, input_shape, kernel, stride, padding, dilat
     loop = kernels().max_unpool_nhwc if last else kernels().max_unpool_nchw
     loop(grad_view, index_view, kernel[0], kernel[1], out, grad.dtype.type(0))
     return channels_last.nchw(out) if last else out
-
-
-def add_row_bias(matrix, bias) -> bool:
-    """matrix += bias, row by row, in place (a conv2d output (N*Ho*Wo, O)); False if the
-    arrays are not ones the loop handles. NOTE: NumPy's broadcast add over rows of 32-64
-    values took twice as long."""
-    if not (_float(matrix) and matrix.ndim == 2 and matrix.flags.c_contiguous
-            and bias.shape == matrix.shape[1:] and bias.dtype == matrix.dtype):
-        return False
-    kernels().add_row_bias(matrix, np.ascontiguousarray(bias))
-    return True
-
-
-def _flat_pair(a, b):
-    """Flat views of two arrays of one shape laid out alike (C order or channels-last)."""
-    if a.shape != b.shape:
-        return None
-    if a.flags.c_contiguous and b.flags.c_contiguous:
-        return a.reshape(-1), b.reshape(-1)
-    if channels_last.is_channels_last(a) and channels_last.is_channels_last(b):
-        return channels_last.nhwc(a).reshape(-1), channels_last.nhwc(b).reshape(-1)
-    return None
-
-
-def relu_backward(grad, out):
-    """grad where out > 0, else 0, in grad's layout; or None."""
-    if not _float(grad) or grad.dtype != out.dtype:
-        return None
-    flat = _flat_pair(grad, out)
-    if flat is None:
-        return None
-    result = np.empty_like(grad)  # NOTE: keeps grad's memory order (empty_like's "K")
-    target = channels_last.nhwc(result) if not grad.flags.c_contiguous else result
-    kernels().relu_backward(*flat, target.reshape(-1), grad.dtype.type(0))
-    return result
 
 
 def _flat(param, *state):

@@ -94,25 +94,6 @@ def max_unpool_nhwc(grad, index, kh, kw, out, zero):
                         out[a, row, col, ch] = g if index[a, i, j, ch] == r else zero
 
 
-# -- elementwise --------------------------------------------------------------------------
-
-
-@_jit
-def add_row_bias(matrix, bias):
-    """matrix[i, j] += bias[j]."""
-    rows, columns = matrix.shape
-    for i in range(rows):
-        for j in range(columns):
-            matrix[i, j] += bias[j]
-
-
-@_jit
-def relu_backward(grad, out, result, zero):
-    """result = grad where out > 0, else 0 (flat arrays of one memory order)."""
-    for i in range(result.size):
-        result[i] = grad[i] if out[i] > 0 else zero
-
-
 # -- optimizer updates, in place on flat arrays ---------------------------------------------
 
 

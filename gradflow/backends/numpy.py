@@ -311,8 +311,6 @@ class NumpyBackend(Backend):
     def relu_backward(self, grad, out):
         # NOTE: a product with the mask is 7x faster than where() (no branch per element)
         # and equal to it (up to the sign of zeros) when grad is finite; NaN * 0 is not 0.
-        if self.fused and (result := fused.relu_backward(grad, out)) is not None:
-            return result
         if not _all_finite(grad):
             return super().relu_backward(grad, out)
         return np.multiply(grad, out > 0)

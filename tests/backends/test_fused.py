@@ -1,7 +1,7 @@
 """The numba fast path (gradflow/backends/fused.py) against the NumPy kernels it replaces.
 
-The NumPy backend with `fused` off is the reference: pooling and ReLU must match it (and the
-generic kernels) bit for bit, the optimizer steps within the tolerances of
+The NumPy backend with `fused` off is the reference: pooling must match it (and the generic
+kernels) bit for bit, the optimizer steps within the tolerances of
 tests/optim/test_optimizers.py, on NCHW and channels-last memory, NaN and infinity included.
 """
 
@@ -79,43 +79,6 @@ def test_max_pool_fused_equals_numpy_and_generic(fast, plain, kernel, layout, ba
         _same_layout(grad_x, expected)
 
 
-@pytest.mark.parametrize("bad", [None, np.nan, np.inf, -np.inf], ids=["finite", "nan", "inf",
-                                                                      "-inf"])
-@pytest.mark.parametrize("layout", ["nchw", "channels_last", "flat"])
-def test_relu_backward_fused_equals_generic(fast, plain, layout, bad):
-    shape = (8, 15) if layout == "flat" else (2, 3, 4, 5)
-    out = np.maximum(_input((2, 3, 4, 5), layout, None), 0).reshape(shape)
-    out.flat[:3] = 0.0  # exact zeros are inactive, as in PyTorch
-    grad = _input((2, 3, 4, 5), layout, None).reshape(shape)
-    if bad is not None:
-        grad[out == 0] = bad  # a non-finite gradient at an inactive unit gives 0
-        grad.flat[5] = bad
-        out.flat[5] = 1.0
-    if layout == "channels_last":
-        assert channels_last.is_channels_last(grad) and channels_last.is_channels_last(out)
-    result = fast.relu_backward(grad, out)
-    assert fused.relu_backward(grad, out) is not None
-    np.testing.assert_array_equal(result, GENERIC.relu_backward(grad, out))
-    np.testing.assert_array_equal(result, plain.relu_backward(grad, out))
-    assert result.dtype == grad.dtype
-    _same_layout(result, grad)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
-def test_conv_bias_add_fused_equals_numpy(fast, plain, layout, dtype):
-    x = _input((2, 3, 6, 5), layout, None, dtype)
-    weight = RNG.standard_normal((4, 3, 3, 3)).astype(dtype)
-    bias = RNG.standard_normal(4).astype(dtype)
-    bias[1] = np.nan
-    geometry = ((1, 1), (1, 1, 1, 1), (1, 1), 1)
-    out, _ = fast.conv2d_forward(x, weight, bias, *geometry)
-    expected, _ = plain.conv2d_forward(x, weight, bias, *geometry)
-    np.testing.assert_array_equal(out, expected)
-    _same_layout(out, expected)
-    assert not fused.add_row_bias(out, bias)  # a 4-d array: NumPy adds
-
-
 def test_unsupported_arrays_fall_back(fast):
     x = RNG.standard_normal((1, 2, 6, 6)).astype(np.float32)
     overlapping = ((3, 3), (2, 2), (0, 0, 0, 0), (1, 1))
@@ -125,7 +88,6 @@ def test_unsupported_arrays_fall_back(fast):
     assert fused.max_pool2d_forward(strided, *TILING, False) is None
     np.testing.assert_array_equal(fast.max_pool2d_forward(strided, *TILING)[0],
                                   GENERIC.max_pool2d_forward(strided, *TILING)[0])
-    assert fused.relu_backward(x, x.transpose(0, 1, 3, 2)) is None
     assert fused.sgd_step(x, x.T, None, SGD_CASES[0]) is None
 
 
@@ -213,7 +175,6 @@ def test_without_numba_the_numpy_kernels_run(monkeypatch):
     np.testing.assert_array_equal(values, GENERIC.max_pool2d_forward(x, *TILING)[0])
     grad = np.ones_like(values)
     backend.max_pool2d_backward(grad, index, x.shape, *TILING)
-    backend.relu_backward(x, x)
     backend.sgd_step(np.ones(3, np.float32), np.ones(3, np.float32), None, SGD_CASES[2])
 
 

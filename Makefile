@@ -12,7 +12,7 @@ DEVICE ?= auto
 DEVICES ?= cpu,strict,strict:device1,strict:no_float64,cuda
 PYTEST_ARGS ?=
 
-.PHONY: test demo bench check lint clean
+.PHONY: test test-cuda-compile demo bench check lint clean
 
 $(VENV)/.installed-test: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -q --gradflow-devices=$(DEVICES) $(PYTEST_ARGS)
+
+# every CUDA kernel compiled with NVRTC for sm_80 and sm_90: no GPU or driver needed
+test-cuda-compile: $(VENV)/.installed-test
+	$(PY) -m pip install -q -e '.[test-cuda-compile]'
+	$(PY) -m gradflow.backends.nvrtc
+	GRADFLOW_REQUIRE_NVRTC=1 $(PY) -m pytest -q tests/backends/test_cuda_compile.py
 
 demo: $(VENV)/.installed-test
 	$(PY) -m gradflow train --dataset $(DATASET) --model $(MODEL) --device $(DEVICE) \

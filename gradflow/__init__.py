@@ -40,23 +40,29 @@ from gradflow.random import Generator, get_rng_state, set_rng_state
 from gradflow.backends.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
+from gradflow import (  # noqa: E402,F401  (gf.nn, gf.optim, gf.data, ...)
+    backends, data, dtypes, errors, io, linalg, nn, optim, random,
+)
 from gradflow.checkpoint import load, save  # noqa: E402
-from gradflow import data, linalg, nn, optim  # noqa: E402,F401  (gf.nn, gf.optim, ...)
+from gradflow import amp  # noqa: E402  (gf.amp.GradScaler)
+from gradflow.amp import autocast  # noqa: E402
 
 # NOTE: the modules behind the names above are not part of the namespace (gf.creation,
 # gf.checkpoint, ...); Python sets them as attributes when they are first imported.
 del checkpoint, creation, tensor_methods  # noqa: F821
 
 __all__ = [
-    "DType", "Generator", "Tensor", "arange", "as_tensor", "bfloat16", "bool", "detect_anomaly",
+    "DType", "Generator", "Tensor", "arange", "as_tensor", "autocast", "bfloat16", "bool",
+    "detect_anomaly",
     "empty", "enable_grad", "eye", "float16", "float32", "float64", "from_dlpack", "full",
-    "full_like", "get_num_threads", "get_rng_state", "grad", "info", "int16", "int32", "int64", "int8",
+    "full_like", "get_num_threads", "get_rng_state", "grad", "info", "int16", "int32", "int64",
+    "int8",
     "is_grad_enabled", "linspace", "load", "manual_seed", "no_grad", "ones", "ones_like", "rand",
-    "randint", "randn", "randperm", "save", "set_grad_enabled", "set_num_threads", "set_rng_state",
-    "tensor",
+    "randint", "randn", "randperm", "save", "set_grad_enabled", "set_num_threads",
+    "set_rng_state", "tensor",
     "uint8", "zeros", "zeros_like",
     # subpackages
-    "autograd", "backends", "cuda", "data", "dtypes", "errors", "io", "linalg", "nn", "ops",
+    "amp", "autograd", "backends", "cuda", "data", "dtypes", "errors", "io", "linalg", "nn", "ops",
     "optim", "random",
     *ops.__all__,
 ]

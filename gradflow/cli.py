@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--detect-anomaly", action="store_true",
                        help="raise at the first NaN/Inf, naming the op")
     train.add_argument("--no-progress", action="store_true")
+    train.add_argument("--amp", action="store_true",
+                       help="mixed precision (autocast; a GradScaler for float16); on the CPU "
+                            "usually slower than float32")
+    train.add_argument("--amp-dtype", choices=("float16", "bfloat16"), default=None,
+                       help="default: float16 on CUDA, bfloat16 on the CPU")
 
     check = commands.add_parser("check", help="compare every op and reference model across devices")
     check.add_argument("--devices", default="cpu,strict,strict:device1", type=_device_list,
@@ -144,7 +149,7 @@ def cmd_train(args) -> int:
         history = fit(model, train_loader, optimizer, nn.CrossEntropyLoss(), epochs,
                       val_loader=test_loader, scheduler=scheduler,
                       clip_grad_norm=args.clip_grad_norm, out_dir=out,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, amp=args.amp, amp_dtype=args.amp_dtype)
     from gradflow.checkpoint import save_checkpoint
 
     save_checkpoint(out / "model.safetensors", model, generator=False,

@@ -39,8 +39,9 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
     pending = _count_consumers(node_grads)
     ready = deque(node for node in node_grads if pending.get(node, 0) == 0)
 
-    previous_mode = _grad_state.enabled
+    previous_mode, previous_autocast = _grad_state.enabled, _grad_state.autocast
     _grad_state.enabled = create_graph
+    _grad_state.autocast = None  # backward runs in each op's forward dtype, as in PyTorch
     anomaly = _grad_state.anomaly
     try:
         while ready:
@@ -103,7 +104,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
         _accumulate(leaf_grads, create_graph)
         return None
     finally:
-        _grad_state.enabled = previous_mode
+        _grad_state.enabled, _grad_state.autocast = previous_mode, previous_autocast
 
 
 def _count_consumers(start_nodes):

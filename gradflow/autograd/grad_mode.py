@@ -10,6 +10,7 @@ class _State(threading.local):
     enabled = True   # record graphs
     anomaly = False  # check every output and gradient for NaN/Inf
     backward_of = None  # in anomaly mode: the node whose backward is running
+    autocast = None  # {device type: low dtype} of the enclosing gf.autocast regions (gf.amp)
 
 
 state = _State()

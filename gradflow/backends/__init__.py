@@ -98,7 +98,7 @@ def _create(key: str) -> Backend:
             import array_api_strict
         except ImportError as exc:  # pragma: no cover - test extra missing
             raise BackendUnavailableError(
-                f"device {key!r} needs array-api-strict: pip install 'gradflow[test]'"
+                f"device {key!r} needs array-api-strict: pip install array-api-strict"
             ) from exc
         from gradflow.backends.strict import StrictBackend
 

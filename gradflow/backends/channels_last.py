@@ -47,7 +47,7 @@ def conv2d_forward(backend, x, weight, bias, stride, padding, dilation, keep_col
     o = weight.shape[0]
     ho, wo = conv_output_hw(x.shape, weight.shape[2:], stride, padding, dilation)
     columns = im2col(backend, x, weight.shape[2:], stride, padding, dilation)
-    out = np.matmul(columns, weight_matrix(weight))
+    out = backend.matmul(columns, weight_matrix(weight))
     if bias is not None:
         out += bias
     out = nchw(out.reshape(n, ho, wo, o))

@@ -33,7 +33,7 @@ def as_host_array(data) -> np.ndarray:
             raise ShapeError(
                 f"tensor(): nested sequences of unequal lengths cannot form a tensor ({exc})"
             ) from None
-    if array.dtype.kind not in _NUMPY_KINDS:
+    if array.dtype.kind not in _NUMPY_KINDS and array.dtype.name != "bfloat16":  # ml_dtypes
         what = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers"}.get(
             array.dtype.kind, f"dtype {array.dtype}"
         )
@@ -56,4 +56,5 @@ def default_dtype_for(array: np.ndarray, from_python: bool) -> _dt.DType:
     if from_python:
         return _dt.float32
     name = array.dtype.name
-    return _dt.by_name(name) if name in ("float16", "float32", "float64") else _dt.float32
+    kept = ("float16", "bfloat16", "float32", "float64")
+    return _dt.by_name(name) if name in kept else _dt.float32

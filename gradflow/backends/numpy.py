@@ -9,6 +9,7 @@ import os
 import array_api_compat.numpy as xp_numpy
 import numpy as np
 
+from gradflow import dtypes as _dt
 from gradflow.backends import channels_last, fused, threads
 from gradflow.backends.generic import Backend
 from gradflow.backends.geometry import conv_output_hw, pool_windows, tiles_input
@@ -53,9 +54,23 @@ def tune_malloc() -> dict:
     return MALLOC_TUNING
 
 
+def bfloat16_dtype():
+    """NumPy's bfloat16 from ml_dtypes (pip install ml_dtypes), or None without it."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        return None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
 class NumpyBackend(Backend):
     def __init__(self):
         super().__init__("cpu", xp_numpy, "cpu")
+        bfloat16 = bfloat16_dtype()
+        if bfloat16 is not None:
+            self.to_xp[_dt.bfloat16] = bfloat16
+            self.from_xp[bfloat16] = _dt.bfloat16
+            self.float_dtypes = self.float_dtypes | {bfloat16}
         self.workspace = ReusingWorkspace(self.xp, self.device, np)
         # NOTE: the numba loops of fused.py where they apply (GRADFLOW_NUMBA=0 or no numba:
         # never); the NumPy kernels below are their fallback and their test reference.
@@ -190,6 +205,11 @@ class NumpyBackend(Backend):
     # test_kernels.py): the same copies, comparisons and additions in the same order.
 
     def matmul(self, a, b, scratch=None):
+        if a.dtype.itemsize == 2 and a.dtype in self.float_dtypes:
+            # NOTE: float16 and bfloat16 products in float32 (BLAS), rounded once, as GPU
+            # tensor cores accumulate: NumPy has no BLAS for float16 (~100x slower) and
+            # returns bfloat16 products as float32.
+            return np.matmul(a, b, dtype=np.float32).astype(a.dtype)
         if scratch is None:
             return np.matmul(a, b)
         shape = (*np.broadcast_shapes(a.shape[:-2], b.shape[:-2]), a.shape[-2], b.shape[-1])
@@ -227,11 +247,11 @@ class NumpyBackend(Backend):
                                                     padding, dilation, columns)
 
     def conv2d_backward_bias(self, grad):
-        if not (channels_last.is_channels_last(grad) and grad.dtype.kind == "f"):
+        if not (channels_last.is_channels_last(grad) and grad.dtype in self.float_dtypes):
             return super().conv2d_backward_bias(grad)
         # NOTE: as a product with ones, 4x faster than NumPy's sum over the outer axis
         rows = channels_last.grad_matrix(self, grad)
-        return np.matmul(self.workspace.scratch("conv.ones", rows.shape[:1], rows.dtype, 1), rows)
+        return self.matmul(self.workspace.scratch("conv.ones", rows.shape[:1], rows.dtype, 1), rows)
 
     def im2col(self, x, kernel, stride, padding, dilation, batch_major=False, wide=False):
         return strided_im2col(self, np, x, kernel, stride, padding, dilation, batch_major, wide)
@@ -274,7 +294,7 @@ class NumpyBackend(Backend):
         return windows, shape, last
 
     def max_pool2d_values(self, x, kernel, stride, padding, dilation):
-        if x.dtype.kind != "f":
+        if x.dtype not in self.float_dtypes:
             return super().max_pool2d_values(x, kernel, stride, padding, dilation)
         if self.fused and (result := fused.max_pool2d_forward(x, kernel, stride, padding,
                                                               dilation, _channels_last(x))):
@@ -286,7 +306,7 @@ class NumpyBackend(Backend):
         return channels_last.nchw(best) if last else best
 
     def max_pool2d_forward(self, x, kernel, stride, padding, dilation):
-        if x.dtype.kind != "f":
+        if x.dtype not in self.float_dtypes:
             return super().max_pool2d_forward(x, kernel, stride, padding, dilation)
         if self.fused and (result := fused.max_pool2d_forward(x, kernel, stride, padding,
                                                               dilation, _channels_last(x))):

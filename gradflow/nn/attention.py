@@ -28,6 +28,11 @@ def _additive(mask: Tensor | None, like: Tensor) -> Tensor | None:
     return cast(mask, like.dtype)
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """Linear under the name PyTorch gives MultiheadAttention's output projection (its repr
+    shows it)."""
+
+
 class MultiheadAttention(Module):
     """Attention over num_heads subspaces of embed_dim, as torch.nn.MultiheadAttention.
 
@@ -85,7 +90,8 @@ class MultiheadAttention(Module):
             self.in_proj_bias = empty(3 * embed_dim)
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias,
+                                                        device=device, dtype=dtype)
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:

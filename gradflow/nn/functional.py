@@ -10,6 +10,7 @@ import math
 
 import gradflow as gf
 from gradflow import random as _random
+from gradflow.amp import autocast_inputs
 from gradflow.errors import ConfigError, DTypeError, ShapeError
 from gradflow.ops.linalg import linear as _linear
 from gradflow.tensor import Tensor
@@ -129,6 +130,7 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     Example:
         >>> y = F.batch_norm(gf.randn(8, 3), None, None, training=True)
     """
+    x, weight, bias = autocast_inputs("batch_norm", x, weight, bias)
     if x.ndim < 2:
         raise ShapeError(f"batch_norm: expects input (N, C, ...), got {x.shape}")
     shape = _channel_shape(x)
@@ -177,6 +179,7 @@ def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None,
     if x.ndim < k or x.shape[x.ndim - k:] != normalized_shape:
         raise ShapeError(f"layer_norm: expects input (..., {', '.join(map(str, normalized_shape))})"
                          f", got {x.shape}")
+    x, weight, bias = autocast_inputs("layer_norm", x, weight, bias)
     dims = tuple(range(x.ndim - k, x.ndim))
     mean = x.mean(dims, keepdim=True)
     centered = x - mean
@@ -348,7 +351,7 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> T
 
 
 # the losses build on the functions above
-from gradflow.nn.functional_activation import (
+from gradflow.nn.functional_activation import (  # noqa: E402
     celu,
     elu,
     glu,
@@ -367,13 +370,13 @@ from gradflow.nn.functional_activation import (
     tanhshrink,
     threshold,
 )
-from gradflow.nn.functional_conv import (
+from gradflow.nn.functional_conv import (  # noqa: E402
     adaptive_avg_pool2d,
     avg_pool2d,
     conv2d,
     max_pool2d,
 )
-from gradflow.nn.functional_conv_extra import (
+from gradflow.nn.functional_conv_extra import (  # noqa: E402
     adaptive_avg_pool1d,
     adaptive_max_pool1d,
     adaptive_max_pool2d,
@@ -387,7 +390,7 @@ from gradflow.nn.functional_conv_extra import (
     max_unpool2d,
     unfold,
 )
-from gradflow.nn.functional_extra import (
+from gradflow.nn.functional_extra import (  # noqa: E402
     cosine_similarity,
     interpolate,
     normalize,
@@ -396,7 +399,7 @@ from gradflow.nn.functional_extra import (
     pixel_unshuffle,
     scaled_dot_product_attention,
 )
-from gradflow.nn.functional_losses import (
+from gradflow.nn.functional_losses import (  # noqa: E402
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
@@ -405,7 +408,7 @@ from gradflow.nn.functional_losses import (
     nll_loss,
     smooth_l1_loss,
 )
-from gradflow.nn.functional_losses_extra import (
+from gradflow.nn.functional_losses_extra import (  # noqa: E402
     cosine_embedding_loss,
     gaussian_nll_loss,
     hinge_embedding_loss,
@@ -418,7 +421,7 @@ from gradflow.nn.functional_losses_extra import (
     soft_margin_loss,
     triplet_margin_loss,
 )
-from gradflow.nn.functional_norm import (
+from gradflow.nn.functional_norm import (  # noqa: E402
     dropout1d,
     dropout2d,
     dropout3d,

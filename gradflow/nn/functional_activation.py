@@ -33,8 +33,7 @@ def _expm1_negative(x: Tensor, scale: float = 1.0) -> Tensor:
     NOTE: x is clipped at 0 first so that exp never overflows on the positive side, whose
     value `where` discards (an inf there would turn its zero gradient into NaN).
     """
-    # (gf.minimum(x, 0.0) would do, but Maximum's backward cannot take a scalar operand yet)
-    return gf.exp(gf.where(x < 0, x, 0.0) * (1.0 / scale)) - 1.0
+    return gf.exp(gf.minimum(x, 0.0) * (1.0 / scale)) - 1.0
 
 
 def silu(x: Tensor) -> Tensor:

@@ -3,8 +3,8 @@
 The 1-D forms run the 2-D ops on a height of one. A transposed convolution is the
 input gradient of conv2d (ops/conv.py's Conv2dBackwardInput), whose own gradients
 are conv2d and conv2d's weight gradient, so gradients of gradients come for free.
-unfold is conv2d with one-hot kernels and fold is its adjoint, the transposed
-convolution with the same kernels. Re-exported by gradflow.nn.functional.
+unfold and fold are the
+im2col/col2im adjoint pair of ops/fold.py. Re-exported by gradflow.nn.functional.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import gradflow as gf
 from gradflow.errors import ConfigError, DTypeError, ShapeError
 from gradflow.nn.functional_conv import adaptive_avg_pool2d
 from gradflow.ops.conv import Conv2dBackwardInput, conv2d
+from gradflow.ops.fold import Fold, Unfold
 from gradflow.ops.pool import avg_pool2d, max_pool2d
 from gradflow.ops.shape import IndexAdd
 from gradflow.tensor import Tensor
@@ -395,16 +396,24 @@ def max_unpool1d(input: Tensor, indices: Tensor, kernel_size, stride=None, paddi
 # -- fold / unfold -----------------------------------------------------------------------
 
 
-def _one_hot_kernels(channels: int, kernel: tuple[int, int], like: Tensor) -> Tensor:
-    """(C kh kw, 1, kh, kw): kernel row c*kh*kw + i*kw + j picks tap (i, j) of channel c."""
-    taps = kernel[0] * kernel[1]
-    eye = gf.eye(taps, dtype=like.dtype, device=like.backend)
-    return eye.reshape(1, taps, *kernel).expand(channels, taps, *kernel).reshape(
-        channels * taps, 1, *kernel)
+def _fold_geometry(op: str, size, kernel_size, dilation, padding, stride) -> dict:
+    """Keyword arguments of ops.fold's Unfold and Fold for an (H, W) image."""
+    kernel = _pair(kernel_size, "kernel_size", op, 1)
+    stride, pad = _pair(stride, "stride", op, 1), _pair(padding, "padding", op)
+    dilation = _pair(dilation, "dilation", op, 1)
+    blocks = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1
+                   for n, p, d, k, s in zip(size, pad, dilation, kernel, stride))
+    if min(blocks) < 1:
+        raise ShapeError(f"{op}: a {size[0]}x{size[1]} image with padding {pad} is smaller than "
+                         f"the kernel {kernel} (dilation {dilation})")
+    return {"blocks": blocks, "kernel": kernel, "stride": stride, "dilation": dilation,
+            "padding": (pad[0], pad[0], pad[1], pad[1])}
 
 
 def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """Sliding local blocks (im2col): (N, C, H, W) -> (N, C kh kw, L), L the block count.
+
+    Row c kh kw + i kw + j of the result holds tap (i, j) of channel c, as in PyTorch.
 
     Example:
         >>> F.unfold(gf.randn(2, 3, 5, 5), 3).shape
@@ -416,12 +425,8 @@ def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tenso
                          f"got {getattr(input, 'shape', type(input).__name__)}")
     if input.ndim == 3:
         return unfold(input.unsqueeze(0), kernel_size, dilation, padding, stride).squeeze(0)
-    kernel = _pair(kernel_size, "kernel_size", op, 1)
-    channels = input.shape[1]
-    out = conv2d(input, _one_hot_kernels(channels, kernel, input), None,
-                 _pair(stride, "stride", op, 1), _pair(padding, "padding", op),
-                 _pair(dilation, "dilation", op, 1), channels)
-    return out.reshape(input.shape[0], out.shape[1], -1)
+    geometry = _fold_geometry(op, input.shape[2:], kernel_size, dilation, padding, stride)
+    return Unfold.apply(input, input_shape=tuple(input.shape), **geometry)
 
 
 def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
@@ -439,19 +444,13 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
     if input.ndim == 2:
         return fold(input.unsqueeze(0), output_size, kernel_size, dilation, padding,
                     stride).squeeze(0)
-    kernel = _pair(kernel_size, "kernel_size", op, 1)
     size = _pair(output_size, "output_size", op, 1)
-    stride, pad = _pair(stride, "stride", op, 1), _pair(padding, "padding", op)
-    dilation = _pair(dilation, "dilation", op, 1)
-    blocks = [(n + 2 * p - d * (k - 1) - 1) // s + 1
-              for n, p, d, k, s in zip(size, pad, dilation, kernel, stride)]
-    taps = kernel[0] * kernel[1]
-    if input.shape[1] % taps or min(blocks) < 1 or input.shape[2] != blocks[0] * blocks[1]:
-        raise ShapeError(f"{op}: input {input.shape} does not fit output_size {size} with kernel "
-                         f"{kernel}: expected (N, C * {taps}, {max(blocks[0], 0) * max(blocks[1], 0)})")
-    channels = input.shape[1] // taps
-    cols = input.reshape(input.shape[0], input.shape[1], *blocks)
-    return Conv2dBackwardInput.apply(
-        cols, _one_hot_kernels(channels, kernel, input),
-        input_shape=(input.shape[0], channels, *size), grad_columns=None, stride=stride,
-        padding=(pad[0], pad[0], pad[1], pad[1]), dilation=dilation, groups=channels)
+    geometry = _fold_geometry(op, size, kernel_size, dilation, padding, stride)
+    taps = geometry["kernel"][0] * geometry["kernel"][1]
+    blocks = geometry["blocks"]
+    if input.shape[1] % taps or input.shape[2] != blocks[0] * blocks[1]:
+        raise ShapeError(f"{op}: input {input.shape} does not fit output_size {size} with "
+                         f"kernel {geometry['kernel']}: expected (N, C * {taps}, "
+                         f"{blocks[0] * blocks[1]})")
+    shape = (input.shape[0], input.shape[1] // taps, *size)
+    return Fold.apply(input, input_shape=shape, **geometry)

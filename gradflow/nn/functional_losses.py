@@ -7,6 +7,7 @@ Class-index targets are checked on the host once per call: a label outside
 from __future__ import annotations
 
 import gradflow as gf
+from gradflow.amp import autocast_inputs
 from gradflow.errors import ConfigError, DTypeError, ShapeError
 from gradflow.tensor import Tensor
 
@@ -134,6 +135,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     if not 0.0 <= label_smoothing <= 1.0:
         raise ConfigError(f"cross_entropy: label_smoothing must lie in [0, 1], "
                           f"got {label_smoothing}")
+    input, target, weight = autocast_inputs("cross_entropy", input, target, weight)
     rows, sample_shape = _classes_last(input, "cross_entropy")
     if target.dtype.is_floating_point and tuple(target.shape) == sample_shape != input.shape:
         raise DTypeError(f"cross_entropy: target of shape {target.shape} holds class indices "
@@ -184,6 +186,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
     if target.dtype.is_floating_point:
         raise DTypeError(f"nll_loss: target must hold integer class indices, "
                          f"got {target.dtype.name}")
+    input, weight = autocast_inputs("nll_loss", input, weight)
     rows, sample_shape = _classes_last(input, "nll_loss")
     return _index_loss(rows, target, sample_shape, weight, ignore_index, reduction, 0.0,
                        "nll_loss")

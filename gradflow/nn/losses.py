@@ -14,8 +14,7 @@ class _Loss(Module):
         _check_reduction(reduction, type(self).__name__)
         self.reduction = reduction
 
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}" if self.reduction != "mean" else ""
+    # NOTE: no extra_repr: PyTorch's losses show no settings in their repr
 
 
 class _WeightedLoss(_Loss):

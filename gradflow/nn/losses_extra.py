@@ -32,7 +32,7 @@ class KLDivLoss(_Loss):
 
 
 class HuberLoss(_Loss):
-    """Quadratic below delta, linear beyond (see F.huber_loss). Example: `nn.HuberLoss(delta=0.5)`."""
+    """Quadratic below delta, linear beyond (see F.huber_loss). Example: `nn.HuberLoss(0.5)`."""
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0):
         super().__init__(reduction)

@@ -28,7 +28,8 @@ _hook_ids = itertools.count()
 
 
 class Module:
-    """Base class of every layer and model: subclass it, assign layers in `__init__`, write `forward`.
+    """Base class of every layer and model: subclass it, assign layers in `__init__`, write
+    `forward`.
 
     Example:
         >>> class TwoLayer(nn.Module):
@@ -296,7 +297,10 @@ class Module:
 
         Example:
             >>> model = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
-            >>> _ = model.apply(lambda m: nn.init.zeros_(m.bias) if isinstance(m, nn.Linear) else None)
+            >>> def zero_bias(m):
+            ...     if isinstance(m, nn.Linear):
+            ...         nn.init.zeros_(m.bias)
+            >>> _ = model.apply(zero_bias)
         """
         for child in self.children():
             child.apply(fn)
@@ -330,9 +334,9 @@ class Module:
 
         Example:
             >>> layer = nn.Linear(2, 2)
-            >>> handle = layer.register_forward_hook(lambda m, args, out: gf.zeros_like(out))
+            >>> handle = layer.register_forward_hook(lambda m, args, out: out * 0.0 + 1.0)
             >>> layer(gf.ones(1, 2)).tolist()
-            [[0.0, 0.0]]
+            [[1.0, 1.0]]
         """
         return self._add_hook(self._forward_hooks, hook, prepend, with_kwargs)
 
@@ -446,7 +450,8 @@ class Module:
             >>> list(nn.Linear(2, 3).state_dict())
             ['weight', 'bias']
         """
-        return OrderedDict((name, t if keep_vars else t.detach()) for name, t in self._state_items())
+        return OrderedDict((name, t if keep_vars else t.detach())
+                           for name, t in self._state_items())
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copy values into the parameters and buffers, after checking everything first.
@@ -496,4 +501,5 @@ class Module:
                       | set(self._modules))
 
 
-from gradflow.nn.containers import ModuleDict, ModuleList, Sequential  # noqa: F401  (they subclass Module)
+# they subclass Module, so they come last
+from gradflow.nn.containers import ModuleDict, ModuleList, Sequential  # noqa: E402, F401

@@ -4,12 +4,14 @@ A call with backward hooks routes the module's tensor inputs and outputs through
 fresh graph node each (the tensors flattened and joined), and puts tensor hooks on
 those nodes: the output node's hook sees grad_output, the input node's hook sees
 grad_input (the gradient with respect to the inputs from this call alone, as in
-PyTorch), and either may replace what flows on.
+PyTorch), and either may replace what flows on. Unlike PyTorch, an output that gets no
+gradient shows zeros in grad_output rather than None.
 """
 
 from __future__ import annotations
 
 from gradflow.autograd.grad_mode import state as _grad_state
+from gradflow.creation import zeros_like
 from gradflow.ops.cast import cast, clone
 from gradflow.ops.shape import cat
 from gradflow.tensor import Tensor
@@ -64,7 +66,9 @@ def call_with_backward_hooks(module, args: tuple, kwargs: dict):
         args = tuple(args)
 
         def on_grad_input(grad: Tensor):
-            grads = [None] * len(args)
+            # NOTE: as PyTorch: zeros for a tensor input that needs no gradient, None for
+            # anything else that is not a tensor
+            grads = [zeros_like(a) if isinstance(a, Tensor) else None for a in args]
             for i, g in zip(positions, inputs.split(grad)):
                 grads[i] = g
             grads = _run_hooks(module, tuple(grads), record.get("grad_output", ()))

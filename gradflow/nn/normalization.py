@@ -14,6 +14,15 @@ __all__ = ["Dropout1d", "Dropout2d", "Dropout3d", "GroupNorm", "InstanceNorm1d",
            "InstanceNorm2d"]
 
 
+def _affine_parameters(module: Module, channels: int, affine: bool, bias: bool, device,
+                       dtype) -> None:
+    """A per-channel scale (ones) and shift (zeros), or None for each left out."""
+    module.register_parameter("weight", Parameter(gf.ones(channels, dtype=dtype, device=device))
+                              if affine else None)
+    module.register_parameter("bias", Parameter(gf.zeros(channels, dtype=dtype, device=device))
+                              if affine and bias else None)
+
+
 class GroupNorm(Module):
     """Normalise each sample over groups of channels, as torch.nn.GroupNorm.
 
@@ -22,6 +31,7 @@ class GroupNorm(Module):
         num_channels: C.
         eps: added to the variance.
         affine: learn a per-channel scale (ones) and shift (zeros).
+        bias: with affine, whether the shift is learned (keyword-only, as PyTorch).
 
     Example:
         >>> nn.GroupNorm(2, 6)(gf.randn(3, 6, 4)).shape
@@ -29,19 +39,14 @@ class GroupNorm(Module):
     """
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
-                 affine: bool = True, *, device=None, dtype=None):
+                 affine: bool = True, *, device=None, dtype=None, bias: bool = True):
         super().__init__()
         if num_groups < 1 or num_channels % num_groups:
             raise ConfigError(f"GroupNorm: num_channels {num_channels} must be divisible by "
                               f"num_groups {num_groups}")
         self.num_groups, self.num_channels, self.eps, self.affine = (
             num_groups, num_channels, eps, affine)
-        if affine:
-            self.weight = Parameter(gf.ones(num_channels, dtype=dtype, device=device))
-            self.bias = Parameter(gf.zeros(num_channels, dtype=dtype, device=device))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, num_channels, affine, bias, device, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim < 2 or x.shape[1] != self.num_channels:
@@ -49,7 +54,8 @@ class GroupNorm(Module):
         return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
 
 
 class _InstanceNorm(Module):
@@ -57,16 +63,11 @@ class _InstanceNorm(Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = False, track_running_stats: bool = False, *, device=None,
-                 dtype=None):
+                 dtype=None, bias: bool = True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = Parameter(gf.ones(num_features, dtype=dtype, device=device))
-            self.bias = Parameter(gf.zeros(num_features, dtype=dtype, device=device))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, num_features, affine, bias, device, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", gf.zeros(num_features, dtype=dtype,
                                                           device=device))
@@ -100,7 +101,8 @@ class _InstanceNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
 
 
 class InstanceNorm1d(_InstanceNorm):

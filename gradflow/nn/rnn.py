@@ -187,10 +187,6 @@ class RNN(_RNNBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, device=device, dtype=dtype)
 
-    def extra_repr(self) -> str:
-        text = super().extra_repr()
-        return text if self.nonlinearity == "tanh" else text + ", nonlinearity='relu'"
-
 
 class LSTM(_RNNBase):
     """Long short-term memory, as torch.nn.LSTM (gates i, f, g, o stacked in that order).
@@ -281,7 +277,7 @@ class RNNCell(_CellBase):
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
-        return text if self.nonlinearity == "tanh" else text + ", nonlinearity='relu'"
+        return text if self.nonlinearity == "tanh" else text + ", nonlinearity=relu"
 
 
 class LSTMCell(_CellBase):

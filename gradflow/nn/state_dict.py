@@ -53,7 +53,8 @@ def check_state_dict(owner: str, own: dict, state_dict, strict: bool):
             continue
         shape = tuple(value.shape)
         if shape != target.shape:
-            problems.append(f"{key!r}: shape {shape} in the state dict, {target.shape} in the model")
+            problems.append(f"{key!r}: shape {shape} in the state dict, {target.shape} in the "
+                            "model")
             continue
         try:
             converted.append((target, _convert(value, target)))

@@ -18,16 +18,12 @@ def as_tensor_like(value, like: Tensor) -> Tensor:
 
 
 def promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """PyTorch-style promotion when two tensors' dtypes differ (int with float gives float)."""
+    """Both tensors cast to their common dtype (PyTorch's promote_types)."""
     from gradflow.ops.cast import cast
+    from gradflow.ops.promotion import promote_types
 
-    da, db = a.dtype, b.dtype
-    if da.is_floating_point and not db.is_floating_point:
-        return a, cast(b, da)
-    if db.is_floating_point and not da.is_floating_point:
-        return cast(a, db), b
-    wider = da if da.itemsize >= db.itemsize else db
-    return (a if da is wider else cast(a, wider)), (b if db is wider else cast(b, wider))
+    target = promote_types(a.dtype, b.dtype)
+    return tuple(t if t.dtype is target else cast(t, target) for t in (a, b))
 
 
 def broadcast_shapes(op: str, *shapes) -> tuple[int, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gradflow.amp import autocast_inputs
 from gradflow.autograd.function import Function
 from gradflow.ops._util import normalize_dim
 from gradflow.tensor import Tensor
@@ -48,9 +49,11 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
         >>> gf.softmax(gf.tensor([0.0, 0.0]), dim=0).tolist()
         [0.5, 0.5]
     """
+    (x,) = autocast_inputs("softmax", x)
     return Softmax.apply(x, dim=normalize_dim(dim, x.ndim, "softmax"))
 
 
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """log(softmax(x)) along `dim`, without forming softmax (stable for large logits)."""
+    (x,) = autocast_inputs("log_softmax", x)
     return LogSoftmax.apply(x, dim=normalize_dim(dim, x.ndim, "log_softmax"))

@@ -9,6 +9,7 @@ ops/pool.py.
 
 from __future__ import annotations
 
+from gradflow.amp import autocast_inputs
 from gradflow.autograd.function import Function
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.backends.geometry import conv_output_hw
@@ -170,6 +171,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     for name, value in (("input", input), ("weight", weight)):
         if not isinstance(value, Tensor):
             raise TypeError(f"conv2d: {name} must be a Tensor, got {type(value).__name__}")
+    input, weight, bias = autocast_inputs("conv2d", input, weight, bias)
     described = f"input of shape {input.shape} and weight of shape {weight.shape}"
     if input.ndim == 3:
         from gradflow.ops.shape import squeeze, unsqueeze

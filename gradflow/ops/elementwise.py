@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import math
 
+from gradflow.amp import autocast_inputs
 from gradflow.autograd.function import Function, mismatch_error
 from gradflow.errors import ConfigError, DTypeError
 from gradflow.ops._util import as_tensor_like, reraise
@@ -66,11 +67,15 @@ class Neg(Function):
 def _operands(a, b, op: str, *, floating: bool = False):
     """Both operands under PyTorch's promotion: tensors cast to the result dtype (the default
     float when `floating` and the result is bool or integer), scalars as Python numbers."""
-    if isinstance(a, Tensor) and isinstance(b, Tensor):
-        if b.backend is not a.backend:
-            raise mismatch_error(op, (a, b))
-        if a.data.dtype == b.data.dtype and (not floating or a.data.dtype in a.backend.float_dtypes):
-            return a, b
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            if b.backend is not a.backend:
+                raise mismatch_error(op, (a, b))
+            if a.data.dtype == b.data.dtype and (
+                    not floating or a.data.dtype in a.backend.float_dtypes):
+                return a, b
+        elif (type(b) is float or type(b) is int) and a.data.dtype in a.backend.float_dtypes:
+            return a, b  # the common case, decided without result_type: a keeps its dtype
     like = a if isinstance(a, Tensor) else b
     a = a if isinstance(a, Tensor) or is_scalar(a) else as_tensor_like(a, like)
     b = b if isinstance(b, Tensor) or is_scalar(b) else as_tensor_like(b, like)
@@ -78,6 +83,16 @@ def _operands(a, b, op: str, *, floating: bool = False):
     if floating and not dtype.is_floating_point:
         dtype = like.backend.default_float
     return _to(a, dtype, op), _to(b, dtype, op)
+
+
+def _same_kind(a, b) -> bool:
+    """Whether a and b need no promotion: tensors of one dtype and device, or a float
+    tensor with a Python number."""
+    if type(a) is not Tensor:
+        return False
+    if type(b) is Tensor:
+        return b.backend is a.backend and a.data.dtype == b.data.dtype
+    return (type(b) is float or type(b) is int) and a.data.dtype in a.backend.float_dtypes
 
 
 def _to(value, dtype, op: str):
@@ -94,7 +109,11 @@ def _to(value, dtype, op: str):
 
 
 def _binary(cls, a, b, op: str, *, floating: bool = False, **params):
-    a, b = _operands(a, b, op, floating=floating)
+    """cls applied to both operands after promotion; backend errors named after `op`."""
+    if not _same_kind(a, b):  # NOTE: the common case is decided inline: this runs per op
+        a, b = _operands(a, b, op, floating=floating)
+    elif floating and a.data.dtype not in a.backend.float_dtypes:
+        a, b = _operands(a, b, op, floating=floating)
     try:
         return cls.apply(a, b, **params)
     except (ValueError, TypeError) as exc:
@@ -128,11 +147,7 @@ def div(a: Tensor, b, *, rounding_mode: str | None = None) -> Tensor:
     if rounding_mode == "floor":
         return floor_divide(a, b)
     if rounding_mode == "trunc":
-        a, b = _operands(a, b, "div")
-        try:
-            return Rounded.apply(a, b, fn=_trunc_divide)
-        except (ValueError, TypeError) as exc:
-            raise reraise("div", exc, a, b) from None
+        return _binary(Rounded, a, b, "div", fn=_trunc_divide)
     raise ConfigError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
 
 
@@ -150,11 +165,7 @@ def _is_float(value) -> bool:
 
 def floor_divide(a: Tensor, b) -> Tensor:
     """a // b, rounded toward minus infinity (Python's and PyTorch's //); gradient 0."""
-    a, b = _operands(a, b, "floor_divide")
-    try:
-        return Rounded.apply(a, b, fn=_floor_divide)
-    except (ValueError, TypeError) as exc:
-        raise reraise("floor_divide", exc, a, b) from None
+    return _binary(Rounded, a, b, "floor_divide", fn=_floor_divide)
 
 
 def _floor_divide(xp, a, b):
@@ -163,6 +174,8 @@ def _floor_divide(xp, a, b):
 
 class Rounded(Function):
     """A piecewise-constant function of its inputs (rounded division): gradient 0."""
+
+    params = ("fn",)  # fn(xp, *arrays): the forward
 
     def forward(self, *args):
         return self.fn(self.backend.xp, *args)
@@ -179,8 +192,8 @@ def _zeros(like: Tensor) -> Tensor:
 class Remainder(Function):
     """a % b with the divisor's sign (Python's), or fmod (C's: the dividend's sign)."""
 
-    saves_inputs = True
-    reads_for = ((), (0, 1))
+    params = ("c_sign",)
+    grad_reads = ((), (0, 1))  # only b's gradient reads a and b
 
     def forward(self, a, b):
         r = a % b
@@ -201,14 +214,12 @@ class Remainder(Function):
 
 def remainder(a: Tensor, b) -> Tensor:
     """a % b with the sign of b (Python's %); a - floor(a / b) * b."""
-    a, b = _operands(a, b, "remainder")
-    return Remainder.apply(a, b, c_sign=False)
+    return _binary(Remainder, a, b, "remainder", c_sign=False)
 
 
 def fmod(a: Tensor, b) -> Tensor:
     """C's remainder: a - trunc(a / b) * b, with the sign of a."""
-    a, b = _operands(a, b, "fmod")
-    return Remainder.apply(a, b, c_sign=True)
+    return _binary(Remainder, a, b, "fmod", c_sign=True)
 
 
 def neg(x: Tensor) -> Tensor:
@@ -221,6 +232,12 @@ def neg(x: Tensor) -> Tensor:
 
 def sub(a: Tensor, b, *, alpha=1) -> Tensor:
     """a - alpha * b."""
+    if alpha == 1 and _same_kind(a, b) and type(b) is Tensor and (
+            a.data.dtype in a.backend.float_dtypes):
+        try:
+            return Add.apply(a, Neg.apply(b))
+        except (ValueError, TypeError) as exc:
+            raise reraise("sub", exc, a, b) from None
     if (isinstance(a, Tensor) and a.dtype.name == "bool") or (
             isinstance(b, Tensor) and b.dtype.name == "bool"):
         raise DTypeError("sub: subtracting bool tensors is not defined; use ^ or "
@@ -253,7 +270,7 @@ def rdiv(a: Tensor, b) -> Tensor:
 class Pow(Function):
     """x ** e, either of which may be a constant scalar; the backend's pow."""
 
-    saves_inputs = True
+    grad_reads = ((0, 1), (0, 1))
     saves_output = True
 
     def forward(self, x, e):
@@ -295,6 +312,7 @@ def pow(x: Tensor, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
         [9.0, 0.0]
     """
     x, exponent = _operands(x, exponent, "pow")
+    x, exponent = autocast_inputs("pow", x, exponent)
     if isinstance(x, Tensor) and not x.dtype.is_floating_point:
         negative = exponent < 0 if not isinstance(exponent, Tensor) else (
             exponent.dtype.name != "bool" and builtins.bool(_any(exponent < 0)))
@@ -509,7 +527,8 @@ class Maximum(Function):
         share_a = xp.astype(wins, dtype) + 0.5 * xp.astype(a == b, dtype)
         share_a = _constant(share_a, self.backend, dtype)
         needs = self.needs_input_grad
-        return (grad * share_a if needs[0] else None), (grad * (1.0 - share_a) if needs[1] else None)
+        return (grad * share_a if needs[0] else None,
+                grad * (1.0 - share_a) if needs[1] else None)
 
 
 class Where(Function):
@@ -568,11 +587,13 @@ def _float_input(x: Tensor, op: str) -> Tensor:
 
 def exp(x: Tensor) -> Tensor:
     """Elementwise e**x."""
+    (x,) = autocast_inputs("exp", x)
     return Exp.apply(_float_input(x, "exp"))
 
 
 def log(x: Tensor) -> Tensor:
     """Elementwise natural logarithm (an integer input is converted to float32)."""
+    (x,) = autocast_inputs("log", x)
     return Log.apply(_float_input(x, "log"))
 
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from gradflow.autograd.function import Function
-from gradflow.errors import ShapeError
-from gradflow.ops._util import promote
+from gradflow.amp import autocast_inputs
+from gradflow.autograd.function import Function, mismatch_error
+from gradflow.errors import ConfigError, ShapeError
+from gradflow.ops._util import as_tensor_like, broadcast_shapes, normalize_dim, promote
+from gradflow.ops.elementwise import abs as absolute
+from gradflow.ops.reduce import _dims, amax, amin, norm
+from gradflow.ops.reduce import sum as total
+from gradflow.ops.shape import (
+    broadcast_to, getitem, permute, reshape, squeeze, stack, transpose, unsqueeze,
+)
 from gradflow.tensor import Tensor
 
 
@@ -12,10 +19,9 @@ class MatMul(Function):
     grad_reads = ((1,), (0,))  # a's gradient reads b, b's reads a
 
     def forward(self, a, b):
-        return self.backend.xp.matmul(a, b)
+        return self.backend.matmul(a, b)
 
     def backward(self, grad):
-        from gradflow.ops.shape import reshape, transpose, unsqueeze
 
         a, b = self.inputs
         needs = self.needs_input_grad
@@ -48,7 +54,7 @@ class Linear(Function):
 
     def forward(self, x, weight, bias):
         xp = self.backend.xp
-        out = xp.matmul(x, xp.permute_dims(weight, (1, 0)))
+        out = self.backend.matmul(x, xp.permute_dims(weight, (1, 0)))
         if bias is None:
             return out
         if self.backend.inplace:
@@ -57,8 +63,6 @@ class Linear(Function):
         return out + bias
 
     def backward(self, grad):
-        from gradflow.ops.reduce import sum as total
-        from gradflow.ops.shape import reshape, transpose
 
         x, weight, bias = self.inputs
         needs = self.needs_input_grad
@@ -81,6 +85,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             + ("" if bias is None else f" and a bias of shape {bias.shape}")
             + f" (the last input dimension must be {weight.shape[1]}, the bias "
             f"({weight.shape[0]},))")
+    x, weight, bias = autocast_inputs("linear", x, weight, bias)
     if x.dtype != weight.dtype:
         x, weight = promote(x, weight)
     if bias is not None and bias.dtype != weight.dtype:
@@ -97,12 +102,10 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         [3.0, 3.0]
     """
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
-        from gradflow.ops._util import as_tensor_like
 
         a = a if isinstance(a, Tensor) else as_tensor_like(a, b)
         b = b if isinstance(b, Tensor) else as_tensor_like(b, a)
     if a.backend is not b.backend:
-        from gradflow.autograd.function import mismatch_error
 
         raise mismatch_error("matmul", (a, b))
     if a.ndim == 0 or b.ndim == 0:
@@ -113,6 +116,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         raise ShapeError(
             f"matmul: shapes {a.shape} and {b.shape} do not multiply ({k_a} != {k_b})"
         )
+    a, b = autocast_inputs("matmul", a, b)
     if a.data.dtype != b.data.dtype:
         a, b = promote(a, b)
     try:
@@ -141,6 +145,7 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
     """Batched matrix products of (b, n, m) and (b, m, p) tensors."""
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
         raise _shape_error("bmm", "expects two 3-d tensors with the same batch size", a, b)
+    a, b = autocast_inputs("bmm", a, b)
     return matmul(a, b)
 
 
@@ -164,21 +169,18 @@ def addmm(input: Tensor, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:  #
     if alpha != 1:
         product = product * alpha
     if beta == 0:  # input is ignored, NaNs included (PyTorch)
-        from gradflow.ops.shape import broadcast_to
 
         return broadcast_to(product, _broadcast(product, input))
     return product + (input if beta == 1 else input * beta)
 
 
 def _broadcast(a: Tensor, b: Tensor) -> tuple:
-    from gradflow.ops._util import broadcast_shapes
 
     return broadcast_shapes("addmm", a.shape, b.shape)
 
 
 def outer(a: Tensor, b: Tensor) -> Tensor:
     """a[i] * b[j] for 1-d a and b."""
-    from gradflow.ops.shape import reshape
 
     if a.ndim != 1 or b.ndim != 1:
         raise _shape_error("outer", "expects two 1-d tensors", a, b)
@@ -194,7 +196,6 @@ def inner(a: Tensor, b: Tensor) -> Tensor:
 
 def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     """Contract the last `dims` dimensions of a with the first of b, or the listed pairs."""
-    from gradflow.ops.shape import permute, reshape
 
     if isinstance(dims, int):
         if dims < 0 or dims > min(a.ndim, b.ndim):
@@ -219,8 +220,6 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
 
 def cross(a: Tensor, b: Tensor, dim: int | None = None) -> Tensor:
     """The cross product of 3-vectors along dim (the first dimension of size 3 by default)."""
-    from gradflow.ops._util import broadcast_shapes, normalize_dim
-    from gradflow.ops.shape import broadcast_to, getitem, stack
 
     shape = broadcast_shapes("cross", a.shape, b.shape)
     a, b = broadcast_to(a, shape), broadcast_to(b, shape)
@@ -261,9 +260,6 @@ def einsum(subscripts: str, *operands) -> Tensor:
 
 def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """The `ord`-norm of x as one vector (or over `dim`): 2, inf, -inf, 0 or any p."""
-    from gradflow.ops.elementwise import abs as absolute
-    from gradflow.ops.reduce import _dims, amax, amin, norm
-    from gradflow.ops.reduce import sum as total
 
     if dtype is not None:
         x = x.to(dtype)
@@ -283,11 +279,6 @@ def matrix_norm(x: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,
                 dtype=None) -> Tensor:
     """The Frobenius norm ("fro") or the largest/smallest absolute column (1, -1) or row
     (inf, -inf) sum of the matrices in dims `dim`."""
-    from gradflow.errors import ConfigError
-    from gradflow.ops._util import normalize_dim
-    from gradflow.ops.elementwise import abs as absolute
-    from gradflow.ops.reduce import amax, amin
-    from gradflow.ops.reduce import sum as total
 
     if x.ndim < 2:
         raise ShapeError(f"matrix_norm: expects at least 2 dimensions, got shape {x.shape}")
@@ -306,7 +297,6 @@ def matrix_norm(x: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,
     pick = amax if ord in (1, float("inf")) else amin
     out = pick(per_line, kept, keepdim=True)
     if not keepdim:
-        from gradflow.ops.shape import squeeze
 
         out = squeeze(out, (rows, cols))
     return out

@@ -12,8 +12,8 @@ import math
 from gradflow.autograd.function import Function
 from gradflow.ops import elementwise as _ew
 from gradflow.ops.elementwise import (
-    Rounded, SqrtOfSquares, _float_input, _operands, abs, add, clamp, cos, div, exp, log,
-    maximum, mul, pow, reciprocal, sqrt, where,
+    Rounded, SqrtOfSquares, _float_input, _operands, abs, add, clamp, cos, div, exp, log, mul, pow,
+    reciprocal, sqrt, where,
 )
 from gradflow.tensor import Tensor
 
@@ -24,7 +24,8 @@ _LN10 = math.log(10.0)
 class Unary(Function):
     """y = xp.<fn>(x) with dy/dx = _DERIVATIVES[fn](x), itself made of gradflow ops."""
 
-    saves_inputs = True
+    params = ("fn",)
+    grad_reads = ((0,),)
 
     def forward(self, x):
         return getattr(self.backend.xp, self.fn)(x)
@@ -166,7 +167,7 @@ def sign(x: Tensor) -> Tensor:
 
 
 class Atan2(Function):
-    saves_inputs = True
+    grad_reads = ((0, 1), (0, 1))
 
     def forward(self, y, x):
         return self.backend.xp.atan2(y, x)
@@ -184,10 +185,31 @@ def atan2(y, x) -> Tensor:
     return Atan2.apply(_ew._tensorize(y, x if isinstance(x, Tensor) else y), x)
 
 
+class LogAddExp(Function):
+    """log(exp(a) + exp(b)) computed as max(a, b) + log1p(exp(-|a - b|)), which cannot
+    overflow; the gradients are sigmoid(a - b) and sigmoid(b - a), smooth at a == b."""
+
+    grad_reads = ((0, 1), (0, 1))
+
+    def forward(self, a, b):
+        xp = self.backend.xp
+        top = xp.maximum(a, b)
+        gap = xp.abs(a - b)
+        gap = xp.where(xp.isnan(gap), xp.zeros_like(gap), gap)  # a == b == +-inf
+        return top + xp.log1p(xp.exp(-gap))
+
+    def backward(self, grad):
+        a, b = self.inputs
+        needs = self.needs_input_grad
+        return (grad * _ew.sigmoid(a - b) if needs[0] else None,
+                grad * _ew.sigmoid(b - a) if needs[1] else None)
+
+
 def logaddexp(a, b) -> Tensor:
-    """log(exp(a) + exp(b)) without overflow: max(a, b) + log1p(exp(-|a - b|))."""
+    """log(exp(a) + exp(b)) without overflow."""
     a, b = _operands(a, b, "logaddexp", floating=True)
-    return maximum(a, b) + log1p(exp(-abs(_ew.sub(a, b))))
+    like = a if isinstance(a, Tensor) else b
+    return LogAddExp.apply(_ew._tensorize(a, like), _ew._tensorize(b, like))
 
 
 def logaddexp2(a, b) -> Tensor:

@@ -9,6 +9,9 @@ import builtins
 from gradflow.errors import ConfigError, ShapeError
 from gradflow.ops._util import normalize_dim
 from gradflow.ops.elementwise import where
+from gradflow.ops.linalg import matmul
+from gradflow.ops.reduce import sum as total
+from gradflow.ops.scatter import index_select
 from gradflow.ops.shape import (
     _shape_arg, broadcast_to, cat, getitem, permute, reshape, split, transpose, unsqueeze,
 )
@@ -128,8 +131,6 @@ def diag_embed(x: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Te
     cols = k + builtins.max(offset, 0)
     target = xp.reshape(rows * m + cols, (n, 1))
     one_hot = xp.astype(target == xp.arange(m * m, device=x.backend.device)[None, :], x.data.dtype)
-    from gradflow.ops.linalg import matmul
-
     out = matmul(x, Tensor._wrap(one_hot, x.backend))  # one nonzero term per element: exact
     out = reshape(out, (*x.shape[:-1], m, m))
     ndim = out.ndim
@@ -154,8 +155,6 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:
 
 def trace(x: Tensor) -> Tensor:
     """The sum of the main diagonal of a matrix."""
-    from gradflow.ops.reduce import sum as total
-
     if x.ndim != 2:
         raise ShapeError(f"trace: expects a matrix, got shape {x.shape}")
     return total(diagonal(x))
@@ -196,8 +195,6 @@ def repeat_interleave(x: Tensor, repeats, dim: int | None = None) -> Tensor:
         out_shape = list(x.shape)
         out_shape[dim] *= repeats
         return reshape(broadcast_to(grown, tuple(shape)), tuple(out_shape))
-    from gradflow.ops.scatter import index_select
-
     xp = x.backend.xp
     counts = repeats.data if isinstance(repeats, Tensor) else xp.asarray(
         repeats, device=x.backend.device)

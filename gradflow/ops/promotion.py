@@ -84,7 +84,8 @@ def as_python_scalar(value, dtype: _dt.DType):
     if dtype.is_floating_point:
         return float(value)
     if scalar_dtype(value).is_floating_point:
-        raise DTypeError(f"cannot combine the float {value!r} with an integer result ({dtype.name})")
+        raise DTypeError(f"cannot combine the float {value!r} with an integer result "
+                         f"({dtype.name})")
     return int(value)
 
 

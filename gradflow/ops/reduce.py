@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections import namedtuple
 
+from gradflow.amp import autocast_inputs
 from gradflow.autograd.function import Function
 from gradflow.autograd.sum_to import sum_to  # noqa: F401 - gf.sum_to, x.sum_to()
 from gradflow.errors import ConfigError, ShapeError
@@ -101,6 +102,7 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  #
         >>> gf.ones(2, 3).sum(dim=1).tolist()
         [3.0, 3.0]
     """
+    (x,) = autocast_inputs("sum", x)
     if dtype is not None:
         x = x.to(dtype)
     elif not x.dtype.is_floating_point:
@@ -120,6 +122,7 @@ def _count(x: Tensor, dims) -> int:
 @dim_aliases
 def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Arithmetic mean over `dim`."""
+    (x,) = autocast_inputs("mean", x)
     if dtype is not None:
         x = x.to(dtype)
     dims = _dims(dim, x, "mean")
@@ -279,6 +282,7 @@ def norm(x: Tensor, p: float = 2.0, dim=None, keepdim: bool = False, *, dtype=No
     from gradflow.ops.elementwise import SqrtOfSquares
     from gradflow.ops.elementwise import abs as absolute
 
+    (x,) = autocast_inputs("norm", x)
     if p is None or p == "fro":
         p = 2.0
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not p >= -float("inf"):

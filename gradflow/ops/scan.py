@@ -12,7 +12,7 @@ from gradflow.ops.elementwise import exp, log, where
 from gradflow.ops.movement import flip
 from gradflow.ops.reduce import _dims, amax, amin, dim_aliases, mean, std, sum, var
 from gradflow.ops.scatter import take_along_dim
-from gradflow.ops.shape import getitem, reshape, squeeze
+from gradflow.ops.shape import getitem, reshape, squeeze, stack
 from gradflow.tensor import Tensor
 
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -30,6 +30,8 @@ def _scan_input(x: Tensor, dim, dtype, op: str):
 
 
 class CumSum(Function):
+    params = ("dim",)
+
     def forward(self, x):
         return self.backend.xp.cumulative_sum(x, axis=self.dim)
 
@@ -46,7 +48,8 @@ def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
 
 
 class CumProd(Function):
-    saves_inputs = True
+    params = ("dim",)
+    grad_reads = ((0,),)
     saves_output = True
 
     def forward(self, x):
@@ -64,8 +67,6 @@ class CumProd(Function):
 def _cumprod_grad_with_zeros(x: Tensor, grad: Tensor, dim: int) -> Tensor:
     """d/dx_i of sum_j grad_j * prod_{k<=j} x_k without dividing by x_i: for each i, the
     running product with x_i replaced by 1 (n scans; used only when x holds a zero)."""
-    from gradflow.ops.shape import stack
-
     xp = x.backend.xp
     n = x.shape[dim]
     shape = [1] * x.ndim
@@ -126,10 +127,8 @@ def _running_extreme(x: Tensor, dim: int, largest: bool):
         earlier_index = xp.concat([index[(*key, slice(0, step))],
                                    index[(*key, slice(0, n - step))]], axis=dim)
         valid = position >= step
-        if largest:
-            better = valid & ((earlier_best > best) | ((earlier_best == best) & (earlier_index > index)))
-        else:
-            better = valid & ((earlier_best < best) | ((earlier_best == best) & (earlier_index > index)))
+        wins = (earlier_best > best) if largest else (earlier_best < best)
+        better = valid & (wins | ((earlier_best == best) & (earlier_index > index)))
         nan_earlier = valid & (earlier_best != earlier_best) & (best == best)
         better = better | nan_earlier
         best = xp.where(better, earlier_best, best)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import builtins
 
+from gradflow.autograd.function import mismatch_error
 from gradflow.errors import ConfigError, IndexingError, ShapeError
-from gradflow.ops._util import normalize_dim
+from gradflow.ops._util import broadcast_shapes, normalize_dim
 from gradflow.ops.cast import cast
 from gradflow.ops.elementwise import _tensorize, maximum, minimum, mul, where
-from gradflow.ops.shape import (
-    IndexAdd, Take, broadcast_to, getitem, reshape, write_flat,
-)
+from gradflow.ops.shape import IndexAdd, Take, broadcast_to, getitem, reshape, write_flat
 from gradflow.tensor import Tensor
 
 
@@ -29,8 +28,6 @@ def _index(index, x: Tensor, op: str):
     if index.dtype.is_floating_point or index.dtype.name == "bool":
         raise IndexingError(f"{op}: the index must be an integer tensor, not {index.dtype.name}")
     if index.backend is not x.backend:
-        from gradflow.autograd.function import mismatch_error
-
         raise mismatch_error(op, (x, index))
     return index
 
@@ -180,7 +177,6 @@ def _reduce_in_rounds(flat_x, positions, values, reduce, include_self, hit):
     """prod/amax/amin per position: round r combines the r-th value landing on each
     position, so no round writes a position twice (deterministic, differentiable)."""
     xp = flat_x.backend.xp
-    n = flat_x.shape[0]
     combine = {"prod": mul, "amax": maximum, "amin": minimum}[reduce]
     if include_self:
         acc = flat_x
@@ -274,8 +270,6 @@ def masked_fill(x: Tensor, mask, value) -> Tensor:
 
 def masked_select(x: Tensor, mask) -> Tensor:
     """The elements of x where mask is True, as a 1-d tensor (x and mask broadcast)."""
-    from gradflow.ops._util import broadcast_shapes
-
     mask = _tensorize(mask, x)
     shape = broadcast_shapes("masked_select", x.shape, mask.shape)
     return getitem(broadcast_to(x, shape), broadcast_to(mask, shape))

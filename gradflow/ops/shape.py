@@ -221,7 +221,8 @@ def reshape(x: Tensor, *shape) -> Tensor:
 def permute(x: Tensor, *dims) -> Tensor:
     dims = tuple(normalize_dim(d, x.ndim, "permute") for d in _shape_arg(dims))
     if sorted(dims) != list(range(x.ndim)):
-        raise ShapeError(f"permute: {dims} is not a permutation of the {x.ndim} dimensions of {x.shape}")
+        raise ShapeError(f"permute: {dims} is not a permutation of the {x.ndim} dimensions of "
+                         f"{x.shape}")
     return Permute.apply(x, dims=dims)
 
 
@@ -290,7 +291,9 @@ def cat(tensors, dim: int = 0) -> Tensor:
             shapes = ", ".join(str(u.shape) for u in tensors)
             raise ShapeError(f"cat: shapes {shapes} differ outside dimension {dim}")
     if len({t.dtype for t in tensors}) > 1:  # gradflow dtypes: comparable across devices
-        target = max((t.dtype for t in tensors), key=lambda d: (d.is_floating_point, d.itemsize))
+        from gradflow.ops.promotion import result_type
+
+        target = result_type(*(t.dtype for t in tensors))  # PyTorch's cat promotes like add
         tensors = [t.to(target) for t in tensors]
     return Cat.apply(*tensors, dim=dim)
 

@@ -223,7 +223,7 @@ def test_repr_is_nested_with_extra_repr():
         "  (0): Linear(in_features=4, out_features=8, bias=True)\n"
         "  (1): ReLU()\n"
         "  (2): Sequential(\n"
-        "    (0): Dropout(p=0.25)\n"
+        "    (0): Dropout(p=0.25, inplace=False)\n"
         "    (1): Linear(in_features=8, out_features=2, bias=False)\n"
         "  )\n"
         ")")

@@ -135,13 +135,13 @@ def test_max_pool2d_indices_and_unpool(device):
     ours_pool, theirs_pool = nn.MaxPool2d(2, return_indices=True), tnn.MaxPool2d(
         2, return_indices=True)
     out, indices = ours_pool(gf.tensor(x, device=device))
-    ref, ref_indices = theirs_pool(torch.tensor(x))
+    _, ref_indices = theirs_pool(torch.tensor(x))
     assert indices.tolist() == ref_indices.tolist()
     ours, theirs = nn.MaxUnpool2d(2), tnn.MaxUnpool2d(2)
     check_against_torch(ours, theirs, [out.numpy(), indices.numpy()], device,
                         {"output_size": (6, 5)})
     out1, index1 = nn.MaxPool1d(2, return_indices=True)(gf.tensor(x[0], device=device))
-    ref1, ref_index1 = tnn.MaxPool1d(2, return_indices=True)(torch.tensor(x[0]))
+    _, ref_index1 = tnn.MaxPool1d(2, return_indices=True)(torch.tensor(x[0]))
     assert index1.tolist() == ref_index1.tolist()
     check_against_torch(nn.MaxUnpool1d(2), tnn.MaxUnpool1d(2), [out1.numpy(), index1.numpy()],
                         device)
@@ -332,6 +332,10 @@ RESAMPLING = {
                                                        align_corners=True), (2, 1, 4, 4)),
     "upsampling_bilinear2d": (lambda m: m.UpsamplingBilinear2d(scale_factor=2), (1, 2, 3, 3)),
     "upsample_linear": (lambda m: m.Upsample(scale_factor=3, mode="linear"), (2, 2, 4)),
+    "upsample_recompute": (lambda m: m.Upsample(scale_factor=1.7, mode="bilinear",
+                                                recompute_scale_factor=True), (1, 2, 3, 5)),
+    "upsample_nearest_fraction": (lambda m: m.Upsample(scale_factor=(1.5, 0.7)), (1, 2, 4, 6)),
+    "upsample_nearest_exact": (lambda m: m.Upsample(size=7, mode="nearest-exact"), (1, 1, 3, 4)),
     "pixel_shuffle": (lambda m: m.PixelShuffle(2), (2, 8, 3, 3)),
     "pixel_unshuffle": (lambda m: m.PixelUnshuffle(2), (2, 2, 4, 6)),
     "unfold": (lambda m: m.Unfold(2, padding=1, stride=2), (2, 3, 4, 5)),
@@ -369,3 +373,29 @@ def test_channel_dropout_zeroes_whole_channels(make, device):
     assert np.array_equal(x.grad.numpy(), out.numpy())
     assert layer.eval()(x) is x
     assert repr(make(tnn)) == repr(layer)
+
+
+def test_attention_grouped_query_heads_match_torch(device):
+    q, k, v = normal(2, 4, 3, 5), normal(2, 2, 6, 5), normal(2, 2, 6, 3)
+    out = gf.nn.functional.scaled_dot_product_attention(
+        *(gf.tensor(a, device=device) for a in (q, k, v)), enable_gqa=True)
+    ref = torch.nn.functional.scaled_dot_product_attention(
+        *(torch.tensor(a) for a in (q, k, v)), enable_gqa=True)
+    assert_close(out, ref.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_dropout_inside_attention_and_recurrent_layers(device):
+    """Dropout acts in training only: eval equals the dropout-free layer."""
+    q = gf.tensor(normal(2, 5, 8), device=device)
+    gf.manual_seed(0)
+    dropped = gf.nn.functional.scaled_dot_product_attention(q, q, q, dropout_p=0.5)
+    plain = gf.nn.functional.scaled_dot_product_attention(q, q, q)
+    assert not np.allclose(dropped.numpy(), plain.numpy())
+    for layer, x in ((nn.MultiheadAttention(8, 2, dropout=0.5), (q, q, q)),
+                     (nn.LSTM(8, 4, num_layers=2, dropout=0.5), (q,))):
+        layer.to(device)
+        gf.manual_seed(1)
+        train = layer(*x)[0].numpy()
+        layer.eval()
+        first, second = layer(*x)[0].numpy(), layer(*x)[0].numpy()
+        assert np.array_equal(first, second) and not np.allclose(train, first)

@@ -221,7 +221,7 @@ class ConvKernels:
             product = xp.sum(self.matmul(g, xp.matrix_transpose(cols), "conv.weight_grads"),
                              axis=0)
         else:
-            product = xp.matmul(g, xp.matrix_transpose(cols))
+            product = self.matmul(g, xp.matrix_transpose(cols))
         return xp.reshape(product, tuple(weight_shape))
 
     def conv2d_backward_bias(self, grad):

@@ -2,7 +2,7 @@
 
 from gradflow.testing.specs import core  # noqa: F401
 
-for _module in ("nn", "conv", "nn_layers"):
+for _module in ("nn", "conv", "nn_layers", "ops_library"):
     try:
         __import__(f"gradflow.testing.specs.{_module}")
     except ModuleNotFoundError as _exc:  # a family not written yet

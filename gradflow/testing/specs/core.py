@@ -274,8 +274,5 @@ def _put(x, v):
 op("cast", lambda x: gf.cast(x, gf.float64).sin(), unary_samples(), np.sin, tags=("float64",))
 op("clone", gf.clone, unary_samples(), np.copy)
 
-for _name in ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not",
-              "isfinite", "isnan", "sign", "all", "any", "allclose"):
-    exempt(_name, "not differentiable; returns booleans or signs (tested in tests/test_ops.py)")
 exempt("getitem", "registered per key kind as getitem_*")
 exempt("index_put", "registered as index_put_basic")

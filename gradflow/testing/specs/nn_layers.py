@@ -304,13 +304,16 @@ op("nn.conv1d", F.conv1d,
    _np_conv1d, torch_reference=_tf("conv1d"), rtol=1e-5, atol=1e-5, cpu_reorders_sums=True)
 
 
+def pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
 def _np_conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0,
                          groups=1, dilation=1):
     """Each input pixel scatters weight-scaled copies of its kernel into the output."""
     if x.ndim == 3:
         return _np_conv_transpose2d(x[None], weight, bias, stride, padding, output_padding,
                                     groups, dilation)[0]
-    pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)
     (sh, sw), (ph, pw), (oh, ow), (dh, dw) = map(pair, (stride, padding, output_padding,
                                                          dilation))
     n, c_in, h, w = x.shape
@@ -415,7 +418,6 @@ op("nn.adaptive_max_pool2d", F.adaptive_max_pool2d,
 
 
 def _np_max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
-    pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)
     k, p = pair(kernel_size), pair(padding)
     s = pair(stride if stride is not None else kernel_size)
     h, w = output_size[-2:] if output_size is not None else (
@@ -437,7 +439,6 @@ op("nn.max_unpool2d", F.max_unpool2d,
 
 
 def _np_unfold(x, kernel_size, dilation=1, padding=0, stride=1):
-    pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)
     (kh, kw), (dh, dw), (ph, pw), (sh, sw) = map(pair, (kernel_size, dilation, padding, stride))
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     n, c, h, w = xp.shape
@@ -451,7 +452,6 @@ def _np_unfold(x, kernel_size, dilation=1, padding=0, stride=1):
 
 
 def _np_fold(cols, output_size, kernel_size, dilation=1, padding=0, stride=1):
-    pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)
     (kh, kw), (dh, dw), (ph, pw), (sh, sw) = map(pair, (kernel_size, dilation, padding, stride))
     h, w = pair(output_size)
     n = cols.shape[0]
@@ -625,8 +625,7 @@ op("nn.multi_margin_loss", F.multi_margin_loss,
 
 
 def _np_multilabel_soft_margin(x, y, weight=None, reduction="mean"):
-    logsig = lambda v: -_np_softplus(-v)
-    loss = -(y * logsig(x) + (1 - y) * logsig(-x))
+    loss = _np_softplus(-x) * y + _np_softplus(x) * (1 - y)
     if weight is not None:
         loss = loss * weight
     return _np_reduce(loss.mean(-1), reduction)

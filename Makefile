@@ -12,7 +12,7 @@ DEVICE ?= auto
 DEVICES ?= cpu,strict,strict:device1,strict:no_float64,cuda
 PYTEST_ARGS ?=
 
-.PHONY: test test-cuda-compile demo bench check lint clean
+.PHONY: test test-cuda-compile demo bench check lint docs clean
 
 $(VENV)/.installed-test: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ $(VENV)/.installed-test: pyproject.toml
 
 $(VENV)/.installed-bench: $(VENV)/.installed-test
 	$(PY) -m pip install -q -e '.[bench]'
+	touch $@
+
+$(VENV)/.installed-docs: $(VENV)/.installed-test
+	$(PY) -m pip install -q -e '.[docs,tables,tensorboard,viz]'
 	touch $@
 
 test: $(VENV)/.installed-test
@@ -42,6 +46,10 @@ bench: $(VENV)/.installed-bench
 
 check: $(VENV)/.installed-test
 	$(PY) -m gradflow check --devices cpu,strict,strict:device1
+
+# the documentation site (build/site); --strict: a broken link or API reference fails
+docs: $(VENV)/.installed-docs
+	$(VENV)/bin/mkdocs build --strict
 
 lint: $(VENV)/.installed-test
 	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check gradflow tests bench examples

@@ -172,7 +172,8 @@ def contenders(model: str, images: np.ndarray, labels: np.ndarray) -> list[Conte
         train(WARMUP_BATCHES)
         return train
 
-    return [Contender(name, functools.partial(setup, factory)) for name, factory in _FACTORIES.items()]
+    return [Contender(name, functools.partial(setup, factory))
+            for name, factory in _FACTORIES.items()]
 
 
 def run(

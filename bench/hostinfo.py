@@ -19,7 +19,8 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# Recorded with every result; docs/benchmarking.md says never to change the OPENBLAS_* ones for one contender.
+# Recorded with every result; docs/benchmarking.md says never to change the OPENBLAS_* ones
+# for one contender.
 RECORDED_ENV_VARS = (
     "OPENBLAS_CORETYPE",
     "OPENBLAS_L2_SIZE",
@@ -136,7 +137,8 @@ def environment() -> dict[str, Any]:
     Returns:
         Python, NumPy and torch versions (torch from package metadata, not imported; its
         thread count and CPU capability only if already imported), CPU model and vector
-        flags, core counts, threadpoolctl's ``threadpool_info()`` (BLAS name, version, internal_api, threading
+        flags, core counts, threadpoolctl's ``threadpool_info()`` (BLAS name, version,
+        internal_api, threading
         layer, num_threads, architecture = OpenBLAS core type), the environment variables in
         ``RECORDED_ENV_VARS`` (``None`` when unset), git commit and a UTC timestamp.
 

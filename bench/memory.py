@@ -110,7 +110,8 @@ def run(
 def memory_table(results: dict[str, Any]) -> str:
     """Markdown: one row per workload, median peak MiB per framework and gradflow / torch."""
     lines = [
-        "| workload | " + " | ".join(f"{name} (MiB)" for name in FRAMEWORKS) + " | gradflow / torch |",
+        "| workload | " + " | ".join(f"{name} (MiB)" for name in FRAMEWORKS)
+        + " | gradflow / torch |",
         "|" + "---|" * (len(FRAMEWORKS) + 2),
     ]
     for workload, by_framework in results["workloads"].items():

@@ -73,7 +73,8 @@ class Conv3x3:
                 if kh == 1 and kw == 1:
                     continue
                 cols_to, cols_from = _TAP_TARGET_SOURCE[kw]
-                input_grad[:, rows_to, cols_to, :] += self.tap_grads[kh, kw, :, rows_from, cols_from]
+                taps = self.tap_grads[kh, kw, :, rows_from, cols_from]
+                input_grad[:, rows_to, cols_to, :] += taps
 
     def corners(self, array: np.ndarray) -> list[np.ndarray]:
         """The four 2x2-pooling corner views of ``output`` or ``output_grad``."""

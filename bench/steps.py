@@ -194,7 +194,8 @@ def check_against_torch(model: str, batch: int = 8, seed: int = 0) -> dict[str, 
     torch_loss.backward()
 
     network = build_gradflow_model(model)
-    network.load_state_dict({name: value.numpy() for name, value in torch_model.state_dict().items()})
+    network.load_state_dict({name: value.numpy()
+                             for name, value in torch_model.state_dict().items()})
     loss = functional.cross_entropy(network(gf.tensor(inputs.numpy())), gf.tensor(labels.numpy()))
     loss.backward()
 
@@ -251,7 +252,8 @@ def run(settings: suite.Settings, models: tuple[str, ...] = MODELS) -> dict[str,
         results = settings.measure(contenders(model, batch))
         results["sanity"] = sanity
         results["batch"] = batch
-        title = TITLES[model] if batch == DEFAULT_BATCHES[model] else f"{TITLES[model]} (batch {batch})"
+        title = (TITLES[model] if batch == DEFAULT_BATCHES[model]
+                 else f"{TITLES[model]} (batch {batch})")
         suite.save_section(f"steps_{model}", title, results, settings)
         sections[f"steps_{model}"] = results
     return sections

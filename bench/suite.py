@@ -73,7 +73,8 @@ class Settings:
 
     @classmethod
     def quick(cls, **changes: Any) -> Settings:
-        """The smoke-test preset (tiny blocks and batches, no pauses, 600 images), with ``changes``."""
+        """The smoke-test preset (tiny blocks and batches, no pauses, 600 images), with
+        ``changes``."""
         values: dict[str, Any] = {
             "blocks": 2, "target_block_seconds": 0.02, "pause": 0.0, "warmup": 1,
             "batches": {"mlp": 16, "cnn": 4}, "max_other_load": None,

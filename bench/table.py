@@ -239,7 +239,8 @@ def render(sections: Mapping[str, Any]) -> str:
         cells = _row_cells(row, sections)
         if cells is None:
             lines.append(f"| {row.title} | " + " | ".join(["–"] * len(COLUMNS)) + " | " +
-                         ", ".join(target.label for target in row.targets) + " | – | not measured |")
+                         ", ".join(target.label for target in row.targets)
+                         + " | – | not measured |")
             continue
         lines += ["| " + " | ".join(cell) + " |" for cell in cells]
     lines.append("")

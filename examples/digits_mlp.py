@@ -89,15 +89,16 @@ def main(argv: list[str] | None = None) -> dict:
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     loss_fn = nn.CrossEntropyLoss()
     history = fit(model, train_loader, optimizer, loss_fn, args.epochs, val_loader=test_loader,
-                  scheduler=scheduler, out_dir=out, progress=not args.no_progress)
+                  scheduler=scheduler, out_dir=out,
+                  progress=False if args.no_progress else None)
 
     result = evaluate(model, test_loader, loss_fn, num_classes=10)
     print_confusion(result["confusion"])
     mistakes, wrong = plot_mistakes(model, test_set, out / "mistakes.png")
     print(f"\ntest accuracy {result['accuracy']:.4f} ({wrong} of {len(test_set)} misread) after "
           f"{args.epochs} epochs, {sum(history['seconds']):.1f}s of training on {device}")
-    print(f"wrote {out / 'history.json'}, {out / 'curves.png'}, {out / 'grad_norms.png'}, "
-          f"{mistakes}")
+    written = [out / "history.json", *history.plots, mistakes]
+    print("wrote " + ", ".join(str(path) for path in written))
     return {"history": history, "accuracy": result["accuracy"], "confusion": result["confusion"],
             "out": out}
 

@@ -94,14 +94,15 @@ def main(argv: list[str] | None = None) -> dict:
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     loss_fn = nn.CrossEntropyLoss()
     history = fit(model, train_loader, optimizer, loss_fn, args.epochs, val_loader=test_loader,
-                  scheduler=scheduler, out_dir=out, progress=not args.no_progress)
+                  scheduler=scheduler, out_dir=out,
+                  progress=False if args.no_progress else None)
 
     result = evaluate(model, test_loader, loss_fn, num_classes=10)
     per_class = print_class_accuracy(result["confusion"])
     print(f"\nFashion-MNIST {args.model}: test accuracy {result['accuracy']:.4f} on "
           f"{len(test_set)} images after {args.epochs} epochs, "
           f"{sum(history['seconds']):.1f}s of training on {device}")
-    print(f"wrote {out / 'history.json'}, {out / 'curves.png'}, {out / 'grad_norms.png'}")
+    print("wrote " + ", ".join(str(path) for path in [out / "history.json", *history.plots]))
     return {"history": history, "accuracy": result["accuracy"], "per_class": per_class,
             "out": out}
 

@@ -151,7 +151,18 @@ def check(ok: bool, message: str) -> None:
         raise SystemExit(f"house_price: {message}")
 
 
-def walkthrough(model: nn.Sequential, x: gf.Tensor, y: gf.Tensor, index: int, lr: float) -> dict:
+def write_graph(loss: gf.Tensor, model: nn.Sequential, path: Path) -> Path:
+    """The step's recorded graph: forward values and gradients on every edge (gf.viz).
+
+    Returns the file written: `path` (.svg/.png) with Graphviz, else the DOT text beside it.
+    """
+    names = {"0.weight": "W1", "0.bias": "b1", "2.weight": "W2", "2.bias": "b2"}
+    params = {names[name]: p for name, p in model.named_parameters()}
+    return gf.viz.graph(loss, params=params, show_values=True, show_grads=True).render(path)
+
+
+def walkthrough(model: nn.Sequential, x: gf.Tensor, y: gf.Tensor, index: int, lr: float,
+                out: Path) -> dict:
     """One training step on house `index`, by hand and by gradflow, printed side by side."""
     inputs = tuple(x[index].tolist())
     target = y[index].tolist()[0]
@@ -173,8 +184,9 @@ def walkthrough(model: nn.Sequential, x: gf.Tensor, y: gf.Tensor, index: int, lr
     model.zero_grad()
     prediction = model(x[index:index + 1])
     autograd_loss = nn.MSELoss()(prediction, y[index:index + 1])
-    autograd_loss.backward()
+    autograd_loss.backward(retain_graph=True)  # kept for the picture of the graph
     auto = by_label({name: p.grad for name, p in model.named_parameters()})
+    graph = write_graph(autograd_loss, model, out / "house_price_graph.svg")
 
     print("\n(3) Backward pass: the chain rule by hand vs gradflow's .backward()")
     print(f"  gradflow's forward pass: yhat {prediction.item():.12f}, "
@@ -186,6 +198,7 @@ def walkthrough(model: nn.Sequential, x: gf.Tensor, y: gf.Tensor, index: int, lr
               f"{how[label]}")
     max_diff = max(diffs.values())
     print(f"  largest difference: {max_diff:.2e}")
+    print(f"  the graph, with each edge's value and gradient: {graph}")
     check(abs(autograd_loss.item() - loss) < 1e-12, "the forward passes disagree")
     check(max_diff < 1e-10, f"hand and autograd gradients disagree by {max_diff:.2e}")
 
@@ -202,7 +215,7 @@ def walkthrough(model: nn.Sequential, x: gf.Tensor, y: gf.Tensor, index: int, lr
         loss_after = nn.MSELoss()(model(x[index:index + 1]), y[index:index + 1]).item()
     print(f"  loss on this house: {loss:.6f} before the step, {loss_after:.6f} after")
     return {"max_grad_diff": max_diff, "loss_before": loss, "loss_after": loss_after,
-            "hand_grads": hand, "autograd_grads": auto}
+            "hand_grads": hand, "autograd_grads": auto, "graph": str(graph)}
 
 
 def train(model: nn.Sequential, x: gf.Tensor, y: gf.Tensor, epochs: int, lr: float,
@@ -230,13 +243,17 @@ def train(model: nn.Sequential, x: gf.Tensor, y: gf.Tensor, epochs: int, lr: flo
     return losses
 
 
-def plot(losses: list[float], prices: list[float], predicted: list[float], out: Path) -> Path:
-    import matplotlib
+def plot(losses: list[float], prices: list[float], predicted: list[float],
+         out: Path) -> Path | None:
+    """The loss curve and the prices, or None (said once) when matplotlib is missing."""
+    from gradflow.extras import optional
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    if optional("matplotlib", "no plot is written") is None:
+        return None
+    from matplotlib.figure import Figure
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    left, right = fig.subplots(1, 2)
     left.plot(range(1, len(losses) + 1), losses)
     left.set(xlabel="epoch", ylabel="mean squared error [(100k)^2]", yscale="log",
              title="training loss")
@@ -250,7 +267,6 @@ def plot(losses: list[float], prices: list[float], predicted: list[float], out: 
     fig.tight_layout()
     path = out / "house_price.png"
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -274,7 +290,7 @@ def main(argv: list[str] | None = None) -> dict:
     model = build_model(device)
     print(f"device {device}; network 2-2-1: {model}")
 
-    step = walkthrough(model, x, y, args.house, args.lr)
+    step = walkthrough(model, x, y, args.house, args.lr, out)
     losses = train(model, x, y, args.epochs, args.lr, args.batch_size, args.seed)
 
     with gf.no_grad():
@@ -287,7 +303,9 @@ def main(argv: list[str] | None = None) -> dict:
               "predicted": predicted, "prices": prices}
     (out / "house_price.json").write_text(json.dumps(result, indent=1))
     result["plot"] = plot(losses, prices, predicted, out)
-    print(f"\nwrote {out / 'house_price.json'} and {result['plot']}")
+    written = [out / "house_price.json", step["graph"]] + ([result["plot"]] if result["plot"]
+                                                          else [])
+    print("\nwrote " + ", ".join(str(path) for path in written))
     return result
 
 

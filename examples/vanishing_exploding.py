@@ -141,7 +141,8 @@ def train(run: Run, args, data, out: Path) -> dict:
     skipped = sum(history["skipped_steps"])
     print(f"  {run.title:<30} train loss, every {every} epoch(s): {shown}; test accuracy "
           f"{history['val_accuracy'][-1]:.3f}" + (f"; {skipped} steps skipped" if skipped else ""))
-    return {"title": run.title, "init_norms": init_norms, "train_loss": losses, "test_accuracy": history["val_accuracy"],
+    return {"title": run.title, "init_norms": init_norms, "train_loss": losses,
+            "test_accuracy": history["val_accuracy"],
             "skipped_steps": skipped, "steps": len(loader) * args.epochs,
             "nonfinite_step": nonfinite_step, "plot": str(plot),
             "first_layer_norms": weights["grad_norms"]["layer 1"],

@@ -35,17 +35,27 @@ from gradflow.dtypes import (
 )
 from gradflow.dtypes import bool_ as bool  # noqa: A001 - PyTorch's name
 from gradflow.info import info
+from gradflow import viz  # noqa: E402,F401  (gf.viz.graph)
 from gradflow.ops import *  # noqa: F401,F403  (gf.exp, gf.sum, gf.cat, ...: ops.__all__)
 from gradflow.random import Generator, get_rng_state, set_rng_state
 from gradflow.backends.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 from gradflow import (  # noqa: E402,F401  (gf.nn, gf.optim, gf.data, ...)
-    backends, data, dtypes, errors, io, linalg, nn, optim, random,
+    amp,  # noqa: E402  (gf.amp.GradScaler)
+    backends,
+    data,
+    distributed,
+    dtypes,
+    errors,
+    io,
+    linalg,
+    nn,
+    optim,
+    random,
 )
-from gradflow.checkpoint import load, save  # noqa: E402
-from gradflow import amp  # noqa: E402  (gf.amp.GradScaler)
 from gradflow.amp import autocast  # noqa: E402
+from gradflow.checkpoint import load, save  # noqa: E402
 
 # NOTE: the modules behind the names above are not part of the namespace (gf.creation,
 # gf.checkpoint, ...); Python sets them as attributes when they are first imported.
@@ -62,7 +72,7 @@ __all__ = [
     "set_rng_state", "tensor",
     "uint8", "zeros", "zeros_like",
     # subpackages
-    "amp", "autograd", "backends", "cuda", "data", "dtypes", "errors", "io", "linalg", "nn", "ops",
-    "optim", "random",
+    "amp", "autograd", "backends", "cuda", "data", "distributed", "dtypes", "errors", "io",
+    "linalg", "nn", "ops", "optim", "random", "viz",
     *ops.__all__,
 ]

@@ -24,7 +24,11 @@ import numpy as np
 from gradflow import random as _random
 from gradflow.errors import BackendUnavailableError, CheckpointError, GradflowError, StateDictError
 from gradflow.io import (
-    FORMAT_NAME, atomic_write_bytes, parse_safetensors, read_safetensors, safetensors_bytes,
+    FORMAT_NAME,
+    atomic_write_bytes,
+    parse_safetensors,
+    read_safetensors,
+    safetensors_bytes,
 )
 from gradflow.tensor import Tensor
 
@@ -56,6 +60,7 @@ def save(obj, f) -> None:
     Example:
         >>> gf.save(model.state_dict(), "model.safetensors")
         >>> model.load_state_dict(gf.load("model.safetensors"))
+        IncompatibleKeys(missing_keys=[], unexpected_keys=[])
     """
     _check_save_call(obj, f)
     arrays: dict[str, np.ndarray] = {}
@@ -87,8 +92,10 @@ def load(f, map_location=None, *objects, weights_only: bool | None = None):
             naming the file and the field at fault.
 
     Example:
+        >>> gf.save(model.state_dict(), "model.safetensors")
         >>> model.load_state_dict(gf.load("model.safetensors"))
-        >>> weights = gf.load("pytorch_model.safetensors", map_location="cpu")
+        IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+        >>> weights = gf.load("model.safetensors", map_location="cpu")
     """
     del weights_only
     if objects or not (map_location is None or isinstance(map_location, str)):
@@ -364,6 +371,7 @@ def load_checkpoint(path: str | os.PathLike, model=None, optimizer=None, schedul
         StateDictError: the saved state does not fit the model, optimizer or scheduler.
 
     Example:
+        >>> save_checkpoint("ckpt.safetensors", model, optimizer, scheduler, extra={"epoch": 3})
         >>> extra = load_checkpoint("ckpt.safetensors", model, optimizer, scheduler)
     """
 

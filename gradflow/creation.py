@@ -103,7 +103,8 @@ def _check_generator(generator, op: str) -> None:
                                 f"({type(generator).__name__})")
 
 
-def tensor(data, dtype: _dt.DType | None = None, device=None, requires_grad: bool = False) -> Tensor:
+def tensor(data, dtype: _dt.DType | None = None, device=None,
+           requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of `data`.
 
     Args:
@@ -321,8 +322,8 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) ->
     """Uniform samples in [0, 1).
 
     Example:
-        >>> gf.manual_seed(0); a = gf.rand(3)
-        >>> gf.manual_seed(0); bool((gf.rand(3) == a).all())
+        >>> _ = gf.manual_seed(0); a = gf.rand(3)
+        >>> _ = gf.manual_seed(0); bool((gf.rand(3) == a).all())
         True
     """
     _check_generator(generator, "rand")

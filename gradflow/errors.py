@@ -73,3 +73,11 @@ class DimensionError(ShapeError, IndexError):
 
 class AllocationError(GradflowError, MemoryError):
     """A tensor too large to allocate; names the shape, dtype and bytes asked for."""
+
+
+class MissingExtraError(GradflowError, ModuleNotFoundError):
+    """An optional library is needed for what was asked; the message names the extra to install."""
+
+
+class DistributedError(GradflowError, RuntimeError):
+    """A process group used before it exists, or ranks that disagree."""

@@ -9,7 +9,7 @@ def info(print_out: bool = True) -> dict:
     """Report versions, backends and devices, and why any device is missing.
 
     Example:
-        >>> gf.info()["devices"]["cpu"]
+        >>> gf.info(print_out=False)["devices"]["cpu"]
         'available'
     """
     import array_api_compat
@@ -35,16 +35,17 @@ def info(print_out: bool = True) -> dict:
     report = {"versions": versions, "devices": available_devices(),
               "malloc_tuning": dict(MALLOC_TUNING), "threads": threads}
     if print_out:
-        for name, version in versions.items():
-            print(f"{name:>18}: {version}")
-        for device, status in report["devices"].items():
-            print(f"{'device ' + device:>18}: {status}")
-        print(f"{'malloc tuning':>18}: {MALLOC_TUNING['reason']}")
-        print(f"{'BLAS threads':>18}: {threads['threads']} of {threads['usable_cores']} usable "
-              f"cores ({threads['reason']})")
-        for pool in threads["pools"]:
-            print(f"{'BLAS pool':>18}: {pool['library']} {pool['version']}, "
-                  f"{pool['threads']} threads ({pool['threading_layer']})")
-        print(f"{'OpenBLAS spin':>18}: OPENBLAS_THREAD_TIMEOUT="
-              f"{threads['openblas_thread_timeout'] or 'unset (workers spin ~0.1 s)'}")
+        from gradflow.tables import render
+
+        rows = [[name, version] for name, version in versions.items()]
+        rows += [[f"device {device}", status] for device, status in report["devices"].items()]
+        rows.append(["malloc tuning", MALLOC_TUNING["reason"]])
+        rows.append(["BLAS threads", (f"{threads['threads']} of {threads['usable_cores']} "
+                                      f"usable cores ({threads['reason']})")])
+        rows += [["BLAS pool", (f"{pool['library']} {pool['version']}, {pool['threads']} "
+                                f"threads ({pool['threading_layer']})")]
+                 for pool in threads["pools"]]
+        spin = threads["openblas_thread_timeout"] or "unset (workers spin ~0.1 s)"
+        rows.append(["OpenBLAS spin", f"OPENBLAS_THREAD_TIMEOUT={spin}"])
+        print(render(["component", "version / status"], rows))
     return report

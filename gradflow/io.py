@@ -23,7 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from gradflow.errors import (
-    BackendUnavailableError, CheckpointError, CheckpointNotFoundError, DTypeError,
+    BackendUnavailableError,
+    CheckpointError,
+    CheckpointNotFoundError,
+    DTypeError,
 )
 
 FORMAT_NAME = "gradflow"
@@ -310,6 +313,8 @@ def cleanup_temporary_files(directory: str | os.PathLike) -> list[Path]:
         The paths removed.
 
     Example:
+        >>> os.makedirs("checkpoints", exist_ok=True)
+        >>> _ = open("checkpoints/.model.safetensors.tmp-4242-0123abcd", "w").close()
         >>> removed = cleanup_temporary_files("checkpoints")
         >>> [path.name for path in removed]
         ['.model.safetensors.tmp-4242-0123abcd']

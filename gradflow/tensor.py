@@ -52,7 +52,7 @@ class Tensor(TensorMethods):
 
     @staticmethod
     def _wrap(data, backend, requires_grad: bool = False, creator=None,
-              counter: Version | None = None, cls: type | None = None) -> "Tensor":
+              counter: Version | None = None, cls: type | None = None) -> Tensor:
         """The one constructor inside gradflow: a Tensor around a backend array.
 
         Args:
@@ -194,7 +194,7 @@ class Tensor(TensorMethods):
     def __dlpack_device__(self):
         return self.data.__dlpack_device__()
 
-    def to(self, device_or_dtype=None, dtype: _dt.DType | None = None, *, device=None) -> "Tensor":
+    def to(self, device_or_dtype=None, dtype: _dt.DType | None = None, *, device=None) -> Tensor:
         """Copy to another device and/or dtype; returns self when nothing changes.
 
         Args:
@@ -223,37 +223,37 @@ class Tensor(TensorMethods):
             out = cast(out, dtype)
         return out
 
-    def cpu(self) -> "Tensor":
+    def cpu(self) -> Tensor:
         return self.to("cpu")
 
-    def float(self) -> "Tensor":
+    def float(self) -> Tensor:
         return self.to(_dt.float32)
 
-    def double(self) -> "Tensor":
+    def double(self) -> Tensor:
         return self.to(_dt.float64)
 
-    def half(self) -> "Tensor":
+    def half(self) -> Tensor:
         return self.to(_dt.float16)
 
-    def long(self) -> "Tensor":
+    def long(self) -> Tensor:
         return self.to(_dt.int64)
 
-    def int(self) -> "Tensor":
+    def int(self) -> Tensor:
         return self.to(_dt.int32)
 
-    def bool(self) -> "Tensor":
+    def bool(self) -> Tensor:
         return self.to(_dt.bool_)
 
-    def type_as(self, other: "Tensor") -> "Tensor":
+    def type_as(self, other: Tensor) -> Tensor:
         return self.to(other.dtype)
 
     # -- autograd -------------------------------------------------------------
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """The same values (shared memory and version counter), cut from the graph."""
         return Tensor._wrap(self.data, self.backend, False, None, self._memory_version())
 
-    def __deepcopy__(self, memo) -> "Tensor":
+    def __deepcopy__(self, memo) -> Tensor:
         """copy.deepcopy: a leaf with copied values (and gradient) on the same device."""
         if self.creator is not None:
             raise GraphError("deepcopy: only leaf tensors can be copied; use .detach() first")
@@ -263,27 +263,28 @@ class Tensor(TensorMethods):
         memo[id(self)] = out
         return out
 
-    def detach_(self) -> "Tensor":
+    def detach_(self) -> Tensor:
         self.creator = None
         self.requires_grad = False
         return self
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if self.creator is not None and not requires_grad:
             raise GraphError("requires_grad_(False) on a non-leaf tensor; use .detach()")
         if requires_grad and not self.dtype.is_floating_point:
             from gradflow.errors import DTypeError
 
-            raise DTypeError(f"only floating-point tensors can require gradients, not {self.dtype.name}")
+            raise DTypeError(f"only floating-point tensors can require gradients, not "
+                             f"{self.dtype.name}")
         self.requires_grad = requires_grad
         return self
 
-    def clone(self) -> "Tensor":
+    def clone(self) -> Tensor:
         from gradflow.ops.cast import clone
 
         return clone(self)
 
-    def backward(self, gradient: "Tensor | None" = None, retain_graph: bool = False,
+    def backward(self, gradient: Tensor | None = None, retain_graph: bool = False,
                  create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's `.grad`.
 
@@ -305,7 +306,7 @@ class Tensor(TensorMethods):
                 "backward(): this tensor does not require grad and has no grad_fn; "
                 "create the inputs with requires_grad=True"
             )
-        gradient = _seed_gradient(self, gradient, "backward")
+        gradient = _seed_gradient(self, gradient, "backward", create_graph)
         run_backward([self], [gradient], retain_graph or create_graph, create_graph)
 
     def register_hook(self, hook):
@@ -328,6 +329,22 @@ class Tensor(TensorMethods):
         hooks.append(hook)
         return _HookHandle(hooks, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call `hook(tensor)` on a leaf right after backward has accumulated its `.grad`.
+
+        Runs while backward goes on (as soon as the leaf's last gradient arrives), which is
+        what lets DistributedDataParallel start all-reducing early. As PyTorch's.
+
+        Returns:
+            A handle whose `remove()` unregisters the hook.
+        """
+        from gradflow.autograd.engine import add_post_accumulate_hook
+
+        if self.creator is not None or not self.requires_grad:
+            raise GraphError("register_post_accumulate_grad_hook: only a leaf tensor that "
+                             "requires grad accumulates a gradient; use register_hook instead")
+        return _HookHandle(add_post_accumulate_hook(self, hook), hook)
+
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in `.grad` after backward."""
         if self.creator is None:
@@ -339,18 +356,23 @@ class Tensor(TensorMethods):
         def keep(grad):
             target = ref()
             if target is not None:
-                target.grad = grad.detach() if target.grad is None else target.grad + grad.detach()
+                # NOTE: a copy: the same array may flow on to other tensors' gradients
+                own = Tensor._wrap(grad.backend.xp.asarray(grad.data, copy=True), grad.backend)
+                target.grad = own if target.grad is None else target.grad + own
 
         self.register_hook(keep)
 
     # -- in-place -------------------------------------------------------------
 
-    def _inplace(self, compute, op: str) -> "Tensor":
+    def _inplace(self, compute, op: str) -> Tensor:
         """Replace this tensor's values with compute(self), keeping its identity.
 
         Outside a recorded graph the array is updated in place (the optimizer's case).
         While recording, the op runs on an alias of the old tensor and this tensor
-        takes over the result's node, so gradients flow through the change.
+        takes over the result's node, so gradients flow through the change; a recorded
+        view passes the change on to its base (PyTorch's CopySlices): the base's elements
+        are replaced in its memory and it takes over the graph of the replacement.
+        Either way the version counter of the memory goes up.
         """
         recording = _grad_state.enabled
         if self.requires_grad and self.creator is None and recording:
@@ -358,9 +380,13 @@ class Tensor(TensorMethods):
                 f"{op}: a leaf tensor that requires grad cannot be changed in place while "
                 "recording; wrap the update in `with gf.no_grad():`"
             )
+        views = _recorded_views(self) if recording else ()
         source = self
         if recording:  # NOTE: always an alias, or the new node would list self as its input
-            source = Tensor._wrap(self.data, self.backend, self.requires_grad, self.creator)
+            data = self.data
+            if views:  # the old values, kept: the base's memory is about to be overwritten
+                data = self.backend.xp.asarray(data, copy=True)
+            source = Tensor._wrap(data, self.backend, self.requires_grad, self.creator)
         result = compute(source)
         if result.data.shape != self.data.shape:
             raise ShapeError(f"{op}: result of shape {result.shape} does not fit {self.shape}")
@@ -373,39 +399,44 @@ class Tensor(TensorMethods):
             xp = self.backend.xp
             everywhere = xp.ones(self.data.shape, dtype=xp.bool, device=self.backend.device)
             result = where(Tensor._wrap(everywhere, self.backend), result, source)
-        if result.creator is not None:
+        if views:
+            _write_through(views, result)
+        elif result.creator is not None:
             self.data = result.data
             self.creator = result.creator
             self.requires_grad = True
         else:
-            data = result.data
-            if data.dtype != self.data.dtype:
-                data = self.backend.xp.astype(data, self.data.dtype)
-            if self.backend.inplace:
-                self.data[...] = data
-            else:
-                self.data = data
-        self._version += 1
+            self._overwrite(result.data)
+        self._memory_version().value += 1
         return self
 
-    def add_(self, other, alpha: float = 1.0) -> "Tensor":
+    def _overwrite(self, data) -> None:
+        """Put `data` into this tensor's memory (so every alias sees it)."""
+        if data.dtype != self.data.dtype:
+            data = self.backend.xp.astype(data, self.data.dtype)
+        if self.backend.inplace:
+            self.data[...] = data
+        else:
+            self.data = data
+
+    def add_(self, other, alpha: float = 1.0) -> Tensor:
         other = other * alpha if alpha != 1.0 else other
         return self._inplace(lambda t: t + other, "add_")
 
-    def sub_(self, other, alpha: float = 1.0) -> "Tensor":
+    def sub_(self, other, alpha: float = 1.0) -> Tensor:
         other = other * alpha if alpha != 1.0 else other
         return self._inplace(lambda t: t - other, "sub_")
 
-    def mul_(self, other) -> "Tensor":
+    def mul_(self, other) -> Tensor:
         return self._inplace(lambda t: t * other, "mul_")
 
-    def div_(self, other) -> "Tensor":
+    def div_(self, other) -> Tensor:
         return self._inplace(lambda t: t / other, "div_")
 
-    def clamp_(self, min=None, max=None) -> "Tensor":
+    def clamp_(self, min=None, max=None) -> Tensor:
         return self._inplace(lambda t: t.clamp(min, max), "clamp_")
 
-    def copy_(self, source: "Tensor") -> "Tensor":
+    def copy_(self, source: Tensor) -> Tensor:
         from gradflow.ops.shape import broadcast_to
 
         if not isinstance(source, Tensor):
@@ -418,18 +449,54 @@ class Tensor(TensorMethods):
             source = source.to(self.dtype)
         return self._inplace(lambda t: broadcast_to(source, self.shape), "copy_")
 
-    def fill_(self, value) -> "Tensor":
+    def fill_(self, value) -> Tensor:
         from gradflow.creation import full_like
 
         return self._inplace(lambda t: full_like(t, value), "fill_")
 
-    def zero_(self) -> "Tensor":
+    def zero_(self) -> Tensor:
         return self.fill_(0)
 
     def __setitem__(self, key, value) -> None:
         from gradflow.ops.shape import index_put
 
         self._inplace(lambda t: index_put(t, key, value), "__setitem__")
+
+
+def _recorded_views(t: Tensor) -> list:
+    """[t, its base, ...] up to (not including) the first tensor that is not a recorded
+    view: the chain an in-place change of t must be written through; [] if t is no view."""
+    views = []
+    node = t.creator
+    while node is not None and node.is_view and not node.freed:
+        views.append(t)
+        t = node.inputs[0]
+        node = t.creator
+    if views and t.requires_grad and t.creator is None:
+        raise GraphError(
+            f"in-place change of a view of a leaf tensor of shape {t.shape} that requires "
+            "grad, while recording; wrap it in `with gf.no_grad():` or change a .clone()")
+    return views
+
+
+def _write_through(views: list, value: Tensor) -> None:
+    """views[0] (a view of views[1], ..., of a base) takes the recorded `value`: each base
+    gets the view's elements replaced (the view op's `unview`), the outermost base has
+    them written into its memory and takes over the graph, and every view in the chain
+    is re-derived from its changed base, so gradients flow through both."""
+    for view in views:
+        node = view.creator
+        base = node.inputs[0]
+        value = node.unview(Tensor._wrap(base.data, base.backend, base.requires_grad,
+                                         base.creator), value)
+    root = views[-1].creator.inputs[0]
+    root._overwrite(value.data)
+    root.creator = value.creator
+    root.requires_grad = True
+    for view in reversed(views):
+        node = view.creator
+        fresh = type(node).apply(node.inputs[0], **node.param_values())
+        view.data, view.creator = fresh.data, fresh.creator
 
 
 class _HookHandle:
@@ -444,7 +511,7 @@ class _HookHandle:
             self.hooks.remove(self.hook)
 
 
-def _seed_gradient(output: Tensor, gradient, where: str) -> Tensor:
+def _seed_gradient(output: Tensor, gradient, where: str, create_graph: bool = False) -> Tensor:
     if gradient is None:
         if output.numel() != 1:
             raise GraphError(
@@ -467,7 +534,12 @@ def _seed_gradient(output: Tensor, gradient, where: str) -> Tensor:
         raise ShapeError(
             f"{where}(): gradient of shape {gradient.shape} for an output of shape {output.shape}"
         )
-    return gradient
+    if create_graph and gradient.requires_grad:  # its graph is part of the result
+        return gradient if gradient.dtype is output.dtype else gradient.to(output.dtype)
+    # NOTE: a copy, in the output's dtype (as PyTorch casts it): the caller's array must
+    # never become a leaf's .grad, which backward and optimizers may change in place.
+    xp = output.backend.xp
+    return Tensor._wrap(xp.astype(gradient.data, output.data.dtype, copy=True), output.backend)
 
 
 from gradflow import ops as _ops  # noqa: E402  (ops import Tensor, so they come after it)

@@ -7,12 +7,18 @@ gf.exp(x)); `Tensor` inherits them. The ops package is bound once it has been im
 
 from __future__ import annotations
 
-_ops = None  # gradflow.ops, bound by gradflow.tensor after the op library is imported
+from typing import Any
+
+_ops: Any = None  # gradflow.ops, bound by gradflow.tensor after the op library is imported
 
 
 def bind(ops_module) -> None:
     global _ops
     _ops = ops_module
+
+
+def _size(size) -> tuple:
+    return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
 
 
 class TensorMethods:
@@ -557,9 +563,36 @@ class TensorMethods:
     def argwhere(self, *args, **kwargs):
         return _ops.argwhere(self, *args, **kwargs)
 
+    def t(self, *args, **kwargs):
+        return _ops.t(self, *args, **kwargs)
+
     def where(self, condition, other):
         """PyTorch's method order: x.where(condition, y) is gf.where(condition, x, y)."""
         return _ops.where(condition, self, other)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        """A new tensor of `data`, with this tensor's dtype and device unless given."""
+        from gradflow.creation import tensor
+
+        return tensor(data, dtype=dtype or self.dtype, device=device or self.device,
+                      requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        from gradflow.creation import full
+
+        return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
+                    requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_full(_size(size), 0, dtype=dtype, device=device,
+                             requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_full(_size(size), 1, dtype=dtype, device=device,
+                             requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
 
     def view(self, *shape):
         return _ops.reshape(self, *shape)

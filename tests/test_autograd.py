@@ -246,3 +246,26 @@ def test_engine_checks_gradient_count():
     a = gf.ones(2, requires_grad=True)
     with pytest.raises(GraphError, match="returned 1 gradients for 2 inputs"):
         Broken.apply(a, a).sum().backward()
+
+
+def test_function_protocol_holds_only_what_an_op_declares():
+    # the first protocol's names would silently check nothing: refused at class creation
+    with pytest.raises(TypeError, match="grad_reads"):
+        class Old(gf.autograd.Function):  # noqa: F841
+            saves_inputs = True
+
+    class Scale(gf.autograd.Function):
+        params = ("factor",)
+        grad_reads = ()
+
+        def forward(self, x):
+            return x * self.factor
+
+        def backward(self, grad):
+            return grad * self.factor
+
+    x = gf.ones(2, requires_grad=True)
+    Scale.apply(x, factor=3.0).sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0]
+    with pytest.raises(AttributeError, match="factr"):
+        Scale.apply(x, factr=3.0)  # a misspelt parameter has no slot

@@ -628,8 +628,8 @@ def test_missing_checkpoint_is_file_not_found(tmp_path, checkpointed):
     model, optimizer, _, snapshot = checkpointed
     path = tmp_path / "nowhere.safetensors"
     before = snapshot()
-    check(lambda: load_checkpoint(path, model, optimizer), CheckpointNotFoundError, FileNotFoundError,
-          str(path), "not found")
+    check(lambda: load_checkpoint(path, model, optimizer), CheckpointNotFoundError,
+          FileNotFoundError, str(path), "not found")
     _assert_untouched(before, snapshot())
 
 
@@ -701,7 +701,6 @@ USAGE_ERRORS = [
     pytest.param(["train", "--data-dir"], "--data-dir: expected one argument",
                  id="data-dir-without-value"),
     pytest.param(["train", "--dataset", "cifar"], "invalid choice: 'cifar'", id="unknown-dataset"),
-    pytest.param([], "required: command", id="no-command"),
     pytest.param(["fly"], "invalid choice: 'fly'", id="unknown-command"),
 ]
 
@@ -713,7 +712,7 @@ def test_cli_usage_errors_exit_2_with_a_message(argv, phrase, capsys):
     assert info.value.code == 2
     captured = capsys.readouterr()
     assert phrase in captured.err
-    assert "usage: gradflow" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1 and "--help'" in captured.err
 
 
 def test_cli_missing_data_dir(tmp_path, capsys):
@@ -814,8 +813,8 @@ def _keys(container):
 
 RAW_LEAKS = [
     # reductions and shape ops
-    leak(lambda: EMPTY.max(), ShapeError, ValueError, "max", "(0,)", "no elements", id="max-of-empty",
-         state=_tensor_values(EMPTY)),
+    leak(lambda: EMPTY.max(), ShapeError, ValueError, "max", "(0,)", "no elements",
+         id="max-of-empty", state=_tensor_values(EMPTY)),
     leak(lambda: EMPTY.amax(0), ShapeError, ValueError, "max", "(0,)", "dim 0",
          id="amax-of-empty"),
     leak(lambda: EMPTY.argmax(), ShapeError, ValueError, "argmax", "(0,)", id="argmax-of-empty"),
@@ -841,7 +840,8 @@ RAW_LEAKS = [
     leak(lambda: THREE.__setitem__(3, 1.0), IndexingError, IndexError, "setitem", "index 3",
          "size 3", id="setitem-out-of-range", state=_tensor_values(THREE)),
     leak(lambda: THREE.__setitem__(gf.tensor([True, False]), 5.0), IndexingError, IndexError,
-         "setitem", "mask of shape (2,)", "(3,)", id="setitem-mask-shape", state=_tensor_values(THREE)),
+         "setitem", "mask of shape (2,)", "(3,)", id="setitem-mask-shape",
+         state=_tensor_values(THREE)),
     leak(lambda: INTS.__setitem__(0, NAN), OutOfRangeError, ValueError, "setitem", "nan",
          "int64", id="setitem-nan-into-int", state=_tensor_values(INTS)),
     leak(lambda: THREE.__setitem__(slice(None, None, 0), 5.0), IndexingError, IndexError,
@@ -1032,7 +1032,8 @@ def test_cli_train_detect_anomaly_names_the_model_line_not_the_launcher(tmp_path
     assert code == 2
     err = capsys.readouterr().err
     assert "NonFiniteError" in err and "bin/gradflow" not in err and "runpy" not in err
-    assert "train.py" in err and "model(images)" in err and "(in layer Linear '" in err
+    assert os.path.join("train", "loop.py") in err and "model(images)" in err
+    assert "(in layer Linear '" in err
 
 
 def test_anomaly_names_the_layer_inside_a_sequential():

@@ -13,15 +13,19 @@ import struct
 
 import numpy as np
 import pytest
+from test_bad_inputs import _assert_same_optimizer, _optimizer_values  # shared snapshots
 
 import gradflow as gf
 from gradflow import nn
 from gradflow.checkpoint import load_checkpoint, save_checkpoint
 from gradflow.data import DataLoader, Digits, TensorDataset
 from gradflow.errors import (
-    CheckpointError, ConfigError, GradflowError, IndexingError, StateDictError,
+    CheckpointError,
+    ConfigError,
+    GradflowError,
+    IndexingError,
+    StateDictError,
 )
-from test_bad_inputs import _assert_same_optimizer, _optimizer_values  # shared snapshots
 
 
 def check(call, error, builtin, *phrases, gradflow_error: bool = True):

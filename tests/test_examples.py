@@ -52,6 +52,11 @@ def test_house_price_hand_gradients_equal_autograd(tmp_path, device):
     assert result["loss_after"] < result["loss_before"]      # the one step helped that house
     assert result["final_loss"] < 0.5 * result["first_loss"]  # and the mini-batches learn
     assert_png(tmp_path / "house_price.png")
+    graph = Path(result["graph"])  # .svg with Graphviz, else the DOT text
+    assert graph.parent == tmp_path and graph.stem == "house_price_graph"
+    text = graph.read_text()
+    for name in ("W1", "b1", "W2", "b2", "grad", "value"):
+        assert name in text, name
 
 
 def test_vanishing_exploding_shows_both_problems_and_fixes(tmp_path, capsys):

@@ -322,30 +322,30 @@ PROGRAMS = {
 }
 
 
+def _matches_pytorch(device, program, seed=0):
+    """Run `program(x, w)` on gradflow and torch with the same values; compare loss, grads."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    x_host, w_host = rng.standard_normal((2, 3)), 1.0 + rng.random(3)
+    x = gf.tensor(x_host, device=device, requires_grad=True)
+    w = gf.tensor(w_host, device=device, requires_grad=True)
+    loss = program(x, w)
+    loss.backward()
+    tx = torch.tensor(x_host, requires_grad=True)
+    tw = torch.tensor(w_host, requires_grad=True)
+    reference = program(tx, tw)
+    reference.backward()
+    np.testing.assert_allclose(loss.item(), reference.item(), rtol=1e-12)
+    for ours, theirs in ((x, tx), (w, tw)):
+        expected = np.zeros(theirs.shape) if theirs.grad is None else theirs.grad.numpy()
+        got = np.zeros(expected.shape) if ours.grad is None else ours.grad.numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.usefixtures("float64_device")
 @pytest.mark.parametrize("program", list(PROGRAMS), ids=list(PROGRAMS))
 def test_in_place_on_non_leaf_tensors_matches_pytorch(device, program):
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(0)
-    x_host = rng.standard_normal((2, 3))
-    w_host = 1.0 + rng.random(3)
-
-    x = gf.tensor(x_host, device=device, requires_grad=True)
-    w = gf.tensor(w_host, device=device, requires_grad=True)
-    loss = PROGRAMS[program](x, w)
-    loss.backward()
-
-    tx = torch.tensor(x_host, requires_grad=True)
-    tw = torch.tensor(w_host, requires_grad=True)
-    reference = PROGRAMS[program](tx, tw)
-    reference.backward()
-
-    np.testing.assert_allclose(loss.item(), reference.item(), rtol=1e-12)
-    for ours, theirs in ((x, tx), (w, tw)):
-        expected = np.zeros_like(x_host if ours is x else w_host) if theirs.grad is None \
-            else theirs.grad.numpy()
-        got = np.zeros_like(expected) if ours.grad is None else ours.grad.numpy()
-        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+    _matches_pytorch(device, PROGRAMS[program])
 
 
 @pytest.mark.usefixtures("float64_device")
@@ -460,3 +460,97 @@ def test_issue12_item1_aliases_share_one_counter(device):
     assert x._version == 1 and all(v._version == 1 for v in views)
     independent = x.clone()
     assert independent._version == 0
+
+
+# -- issue 12 item 2: in-place on a view while recording writes through to its base ----------
+
+
+def test_issue12_item2_in_place_on_a_view_writes_through_to_its_base(device):
+    x = gf.tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+    y = x * 1.0
+    y[0:2].mul_(10.0)
+    assert y.tolist() == [10.0, 20.0, 3.0]
+    y.sum().backward()
+    assert x.grad.tolist() == [10.0, 10.0, 1.0]
+
+
+def _view_mul(x, w):
+    y = x * 1.0
+    y[0].mul_(10.0)
+    return (y * y).sum()
+
+
+def _view_add_from_graph(x, w):
+    y = x * 2.0
+    y[:, 1:].add_(w[1:])
+    return (y * y).sum()
+
+
+def _transposed_view(x, w):
+    y = x * 1.0
+    y.T[0].mul_(w[:2])
+    return (y * y * w).sum()
+
+
+def _reshaped_view(x, w):
+    y = x * 1.0
+    y.reshape(6)[1:4].mul_(3.0)
+    return (y * w).sum()
+
+
+def _view_fill(x, w):
+    y = x * 1.0
+    y[1].fill_(2.0)
+    return (y * y * w).sum()
+
+
+def _view_copy_from_graph(x, w):
+    y = x * 1.0
+    y[0].copy_(w * 2.0)
+    return (y * y).sum()
+
+
+def _setitem_on_a_view(x, w):
+    y = x * 1.0
+    row = y[1]
+    row[0] = w[0] * 3.0
+    return (y * y).sum() + (row * w).sum()
+
+
+def _view_used_after_the_change(x, w):
+    y = x * 3.0
+    column = y[:, 0]
+    column.zero_()
+    return (y * y).sum() + (column * w[0]).sum()
+
+
+VIEW_PROGRAMS = {
+    "view-mul_": _view_mul, "view-add_-from-graph": _view_add_from_graph,
+    "transposed-view": _transposed_view, "reshaped-view": _reshaped_view,
+    "view-fill_": _view_fill, "view-copy_-from-graph": _view_copy_from_graph,
+    "setitem-on-a-view": _setitem_on_a_view,
+    "view-used-after-the-change": _view_used_after_the_change,
+}
+
+
+@pytest.mark.usefixtures("float64_device")
+@pytest.mark.parametrize("program", list(VIEW_PROGRAMS), ids=list(VIEW_PROGRAMS))
+def test_issue12_item2_in_place_on_views_matches_pytorch(device, program):
+    _matches_pytorch(device, VIEW_PROGRAMS[program], seed=1)
+
+
+def test_issue12_item2_in_place_on_a_view_of_a_leaf_that_requires_grad_is_refused(device):
+    x = gf.tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+    with pytest.raises(GraphError, match="view of a leaf"):
+        x[0:2].mul_(10.0)
+    assert x.tolist() == [1.0, 2.0, 3.0] and x._version == 0
+    with gf.no_grad():
+        x[0:2].mul_(10.0)
+    assert x.tolist() == [10.0, 20.0, 3.0]
+
+
+def test_issue12_item2_an_expanded_view_cannot_be_changed_in_place(device):
+    x = gf.tensor([1.0, 2.0], device=device, requires_grad=True)
+    wide = (x * 1.0).expand(3, 2)
+    with pytest.raises(GraphError, match="broadcast"):
+        wide.mul_(2.0)

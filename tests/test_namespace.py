@@ -12,7 +12,8 @@ from gradflow import ops
 from gradflow.tensor import Tensor
 
 TOP_LEVEL = {
-    "DType", "Generator", "Tensor", "arange", "as_tensor", "bfloat16", "bool", "detect_anomaly",
+    "DType", "Generator", "Tensor", "arange", "as_tensor", "autocast", "bfloat16", "bool",
+    "detect_anomaly",
     "empty", "enable_grad", "eye", "float16", "float32", "float64", "from_dlpack", "full",
     "full_like", "get_num_threads", "get_rng_state", "grad", "info", "int16", "int32", "int64",
     "int8", "is_grad_enabled", "linspace", "load", "manual_seed", "no_grad", "ones", "ones_like",
@@ -20,8 +21,8 @@ TOP_LEVEL = {
     "set_rng_state", "tensor", "uint8", "zeros", "zeros_like",
 }
 ROOT = Path(__file__).resolve().parent.parent
-SUBPACKAGES = {"autograd", "backends", "cuda", "data", "dtypes", "errors", "io", "linalg", "nn",
-               "ops", "optim", "random"}
+SUBPACKAGES = {"amp", "autograd", "backends", "cuda", "data", "distributed", "dtypes", "errors",
+               "io", "linalg", "nn", "ops", "optim", "random", "viz"}
 OPS = {
     "abs", "acos", "acosh", "add", "addmm", "all", "allclose", "amax", "amin", "aminmax", "any",
     "arctan2", "argmax", "argmin", "argsort", "argwhere", "asin", "asinh", "atan", "atan2",
@@ -43,7 +44,8 @@ OPS = {
     "repeat_interleave", "reshape", "reshape_as", "result_type", "roll", "rot90", "round",
     "rpow", "rsqrt", "rsub", "scatter", "scatter_add", "scatter_reduce", "sigmoid", "sign", "sin",
     "sinh", "softmax", "sort", "split", "sqrt", "square", "squeeze", "stack", "std", "std_mean",
-    "sub", "subtract", "sum", "sum_to", "swapaxes", "swapdims", "take", "take_along_dim", "tan",
+    "sub", "subtract", "sum", "sum_to", "swapaxes", "swapdims", "t", "take", "take_along_dim",
+    "tan",
     "tanh", "tensor_split", "tensordot", "tile", "topk", "trace", "transpose", "tril", "triu",
     "true_divide", "trunc", "unflatten", "unfold", "unique", "unsqueeze", "var", "var_mean",
     "view_as", "vstack", "where", "xlogy",

@@ -286,3 +286,14 @@ def test_method_forms_and_casts(device):
     assert x.where(x > 0, 0.0).tolist() == [[1.0, 0.0], [3.0, 4.0]]
     assert x.gather(1, gf.tensor([[1], [0]], device=device)).tolist() == [[-2.0], [3.0]]
     assert x.sort(dim=1).values.tolist() == [[-2.0, 1.0], [3.0, 4.0]]
+
+
+def test_new_tensor_methods_follow_the_source(device):
+    x = t([1.0, 2.0], device)
+    for made in (x.new_zeros(2, 3), x.new_ones((2, 3)), x.new_full((2, 3), 7.0),
+                 x.new_empty(2, 3)):
+        assert made.shape == (2, 3) and made.dtype is gf.float32 and made.device == x.device
+    assert x.new_ones(2).tolist() == [1.0, 1.0] and x.new_full((1,), 7.0).tolist() == [7.0]
+    assert x.new_tensor([3, 4]).dtype is gf.float32
+    assert x.new_zeros(2, dtype=gf.int64).dtype is gf.int64
+    assert t([[1.0, 2.0]], device).t().shape == (2, 1)

@@ -1,4 +1,5 @@
-"""Tests for gradflow.random: Philox known answers, cross-backend bit identity, state, statistics."""
+"""Tests for gradflow.random: Philox known answers, cross-backend bit identity, state,
+statistics."""
 
 import json
 import threading

@@ -5,7 +5,10 @@ import pytest
 
 import gradflow as gf
 from gradflow.errors import (
-    BackendUnavailableError, DeviceMismatchError, DTypeError, ShapeError,
+    BackendUnavailableError,
+    DeviceMismatchError,
+    DTypeError,
+    ShapeError,
 )
 from gradflow.testing import assert_close
 

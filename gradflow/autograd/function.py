@@ -23,8 +23,7 @@ from __future__ import annotations
 
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.errors import DeviceMismatchError
-from gradflow.tensor import Tensor
-
+from gradflow.tensor import Tensor, Version
 
 _new = object.__new__
 
@@ -33,6 +32,12 @@ class _Declared(type):
     """Gives each Function subclass slots for exactly what it declares (params and saved)."""
 
     def __new__(mcls, name, bases, namespace):
+        for old in ("saves_inputs", "reads_for"):
+            if old in namespace:  # the first protocol's names: they would check nothing now
+                raise TypeError(
+                    f"{name}.{old}: the op protocol declares what backward reads as grad_reads "
+                    "(per input, the inputs its gradient reads); see docs/design.md, "
+                    "'Writing an op'")
         if "__slots__" not in namespace:
             inherited = {slot for base in bases for klass in base.__mro__
                          for slot in getattr(klass, "__slots__", ())}
@@ -44,6 +49,9 @@ class _Declared(type):
         for klass in reversed(cls.__mro__):
             saved.extend(n for n in klass.__dict__.get("saved", ()) if n not in saved)
         cls._all_saved = tuple(saved)
+        # NOTE: the engine frees such nodes itself, without the call (once per node)
+        cls._plain_release = (cls.release is Function.release and not saved
+                              and not cls.saves_output) if name != "Function" else False
         reads = cls.grad_reads
         # per input i: the gradients j that read it (the inverse of grad_reads)
         cls._read_by = None if reads is None else tuple(
@@ -65,11 +73,11 @@ class Function(metaclass=_Declared):
         out_data, output_counter, output_version: with saves_output, the output array, its
             memory's version counter and the counter's value when the op ran.
         hooks: functions called on the output's gradient (Tensor.register_hook).
-        freed: set by release(); a second backward through the node then raises.
+        freed (a property): release() ran; a second backward through the node raises.
     """
 
     __slots__ = ("backend", "inputs", "needs_input_grad", "input_creators", "versions",
-                 "out_data", "output_counter", "output_version", "hooks", "trace", "freed",
+                 "out_data", "output_counter", "output_version", "hooks", "trace",
                  "__weakref__")
     params: tuple[str, ...] = ()
     saved: tuple[str, ...] = ()
@@ -135,7 +143,6 @@ class Function(metaclass=_Declared):
             out = Tensor._wrap(data, backend, True, node, counter)
             node.inputs = args
             node.hooks = None
-            node.freed = False
             # NOTE: the creators as they are now (an in-place op may later give an input a
             # new creator, and this node's gradient belongs to the value it read), and None
             # where no gradient is needed, so the engine's walks follow input_creators alone.
@@ -153,7 +160,9 @@ class Function(metaclass=_Declared):
             read_by = cls._read_by
             node.versions = None if read_by is None else _saved_versions(args, needs, read_by)
             if cls.saves_output:
-                counter = out._memory_version()
+                if counter is None:  # NOTE: out._memory_version() written out
+                    counter = out._counter = _new(Version)
+                    counter.value = 0
                 node.out_data = data
                 node.output_counter = counter
                 node.output_version = counter.value
@@ -163,9 +172,14 @@ class Function(metaclass=_Declared):
             check_forward(node, out, args)
         return out
 
+    @property
+    def freed(self) -> bool:
+        """Whether release() ran: the inputs and saved values are gone."""
+        return self.inputs is None
+
     def release(self) -> None:
-        """Drop the inputs and everything saved once backward has used them."""
-        self.freed = True
+        """Drop the inputs and everything saved once backward has used them (an override
+        gives back what it holds, then calls this)."""
         self.inputs = self.input_creators = None
         if self.saves_output:
             self.out_data = None

@@ -14,7 +14,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
     Args:
         outputs: a Tensor or a sequence of Tensors.
         inputs: the Tensors to differentiate with respect to.
-        grad_outputs: seeds for non-scalar outputs (one per output).
+        grad_outputs: one seed per output (None for a one-element output); their number
+            must match the outputs'.
         retain_graph: keep the graph (defaults to create_graph).
         create_graph: record the gradients' own graph, for higher derivatives.
         allow_unused: return None for an input the outputs do not depend on, instead of raising.
@@ -31,8 +32,16 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, Tensor):
-        grad_outputs = [grad_outputs] * len(outputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    else:
+        grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise GraphError(
+            f"grad(): {len(outputs)} outputs but {len(grad_outputs)} grad_outputs; give one "
+            "per output (None for a one-element output)")
     for t in inputs:
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise GraphError("grad(): every input must be a tensor that requires grad")
@@ -40,7 +49,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
         if not t.requires_grad:
             raise GraphError("grad(): an output does not require grad; it does not depend on the "
                              "inputs through recorded ops")
-    seeds = [_seed_gradient(o, g, "grad") for o, g in zip(outputs, grad_outputs)]
+    seeds = [_seed_gradient(o, g, "grad", create_graph) for o, g in zip(outputs, grad_outputs)]
     if retain_graph is None:
         retain_graph = create_graph
     results = run_backward(outputs, seeds, retain_graph, create_graph, capture=inputs)

@@ -64,6 +64,8 @@ class no_grad(set_grad_enabled):
     """Run without recording the graph (evaluation, optimizer updates).
 
     Example:
+        >>> p = gf.ones(2, requires_grad=True)
+        >>> (p * p).sum().backward()
         >>> with gf.no_grad():
         ...     p -= 0.1 * p.grad
     """

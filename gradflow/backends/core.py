@@ -72,6 +72,11 @@ class ArrayBackend:
         xp_dtype = None if dtype is None else self.xp_dtype(dtype)
         return self.xp.asarray(host, dtype=xp_dtype, device=self.device)
 
+    def own(self, array):
+        """`array` itself if it is writable and nothing else can see its memory, else a
+        copy: what a tensor's `.grad` holds. Generic: always a copy."""
+        return self.xp.asarray(array, copy=True)
+
     def to_host(self, array) -> np.ndarray:
         """A NumPy copy of an array of this backend."""
         return np.asarray(array).copy()

@@ -64,6 +64,9 @@ class CupyBackend(Backend):
     def to_host(self, array):
         return self._cupy.asnumpy(array)
 
+    def own(self, array):
+        return array if array.base is None else array.copy()
+
     # NOTE: scatter_add_rows stays generic on purpose: cupyx.scatter_add uses
     # atomics whose order varies run to run, and gradflow promises identical
     # gradients on every device.

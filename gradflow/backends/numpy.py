@@ -83,6 +83,11 @@ class NumpyBackend(Backend):
             return np.array(host, copy=True)
         return np.array(host, dtype=self.xp_dtype(dtype), copy=True)
 
+    def own(self, array):
+        if array.base is None and array.flags.writeable:
+            return array
+        return array.copy()
+
     def to_host(self, array):
         # NOTE: C order, whatever the memory order behind the tensor (conv2d's outputs
         # are channels-last), so that host copies look the same on every backend.

@@ -48,7 +48,7 @@ def CIFAR10(root=None, train: bool = True, download: bool = False, device=None, 
 
     Example:
         >>> test = CIFAR10(root="data", train=False)  # doctest: +SKIP
-        >>> test.tensors[0].shape
+        >>> test.tensors[0].shape  # doctest: +SKIP
         (10000, 3, 32, 32)
     """
     images, labels = load_cifar10(root, train=train, download=download)

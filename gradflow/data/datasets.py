@@ -18,7 +18,8 @@ def _image_dataset(images: np.ndarray, labels: np.ndarray, scale: float, mean: f
     x = images.astype(np.float32)[:, None, :, :] / scale
     if normalize:
         x = (x - mean) / std
-    return TensorDataset(gf.tensor(x, device=device), gf.tensor(labels.astype(np.int64), device=device))
+    return TensorDataset(gf.tensor(x, device=device),
+                         gf.tensor(labels.astype(np.int64), device=device))
 
 
 def FashionMNIST(root=None, train: bool = True, download: bool = False, device=None,

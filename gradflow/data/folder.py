@@ -50,8 +50,14 @@ class ImageFolder(Dataset):
         extensions: file name endings counted as images.
 
     Example:
-        >>> train = ImageFolder("photos/train", transform=RandomResizedCrop(224))
-        >>> loader = DataLoader(train, batch_size=32, shuffle=True, num_workers=4)
+        >>> from PIL import Image
+        >>> from gradflow.data.transforms import RandomResizedCrop
+        >>> for label in ("cat", "dog"):
+        ...     os.makedirs(f"photos/train/{label}", exist_ok=True)
+        ...     Image.new("RGB", (12, 10)).save(f"photos/train/{label}/0.png")
+        >>> train = ImageFolder("photos/train", transform=RandomResizedCrop(8))
+        >>> train.class_to_idx, train[1][0].shape, train[1][1]
+        ({'cat': 0, 'dog': 1}, (3, 8, 8), 1)
     """
 
     def __init__(self, root, transform=None, target_transform=None, loader=None,

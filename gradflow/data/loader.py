@@ -6,9 +6,8 @@ import collections
 import functools
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -69,7 +68,7 @@ class TensorDataset(Dataset):
     def __len__(self) -> int:
         return self.tensors[0].shape[0]
 
-    def to(self, device) -> "TensorDataset":
+    def to(self, device) -> TensorDataset:
         return TensorDataset(*(t.to(device) for t in self.tensors))
 
     def batch(self, indices: gf.Tensor) -> tuple:
@@ -153,7 +152,7 @@ class DataLoader:
 
     Example:
         >>> loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, seed=0)
-        >>> for xb, yb in loader: ...
+        >>> for xb, yb in loader: pass
     """
 
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False,

@@ -191,7 +191,8 @@ def get_source(dataset: DatasetSource | str) -> DatasetSource:
         return dataset
     key = str(dataset).lower().replace("_", "-")
     for source in SOURCES.values():
-        aliases = {source.name, *(alias.lower().replace("_", "-") for alias in source.folder_aliases)}
+        aliases = {source.name,
+                   *(alias.lower().replace("_", "-") for alias in source.folder_aliases)}
         if key in aliases:
             return source
     raise DatasetError(f"unknown data set {dataset!r}; known: {', '.join(SOURCES)}")

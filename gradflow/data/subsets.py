@@ -73,6 +73,8 @@ class ConcatDataset(Dataset):
     """Several map-style datasets, one after another.
 
     Example:
+        >>> train_a = TensorDataset(gf.zeros(3, 2), gf.zeros(3))
+        >>> train_b = TensorDataset(gf.ones(5, 2), gf.ones(5))
         >>> both = ConcatDataset([train_a, train_b])
         >>> len(both) == len(train_a) + len(train_b)
         True
@@ -106,8 +108,14 @@ class ChainDataset(IterableDataset):
     """Several iterable datasets, one after another (each iterated anew every epoch).
 
     Example:
-        >>> stream = ChainDataset([shard_a, shard_b])
-        >>> for item in stream: ...
+        >>> from gradflow.data.loader import IterableDataset
+        >>> class Numbers(IterableDataset):
+        ...     def __init__(self, *items):
+        ...         self.items = items
+        ...     def __iter__(self):
+        ...         yield from self.items
+        >>> [n for n in ChainDataset([Numbers(1, 2), Numbers(3)])]
+        [1, 2, 3]
     """
 
     def __init__(self, datasets: Iterable[IterableDataset]):

@@ -13,7 +13,10 @@ so they stay on the device and batch-wise (and are differentiable).
 Example:
     >>> augment = Compose([RandomCrop(32, padding=4), RandomHorizontalFlip(),
     ...                    Normalize((0.49, 0.48, 0.45), (0.25, 0.24, 0.26))])
-    >>> loader = DataLoader(train_set, batch_size=128, shuffle=True, transform=augment)
+    >>> train_set = TensorDataset(gf.rand(8, 3, 32, 32), gf.randint(0, 10, (8,)))
+    >>> loader = DataLoader(train_set, batch_size=4, shuffle=True, transform=augment)
+    >>> next(iter(loader))[0].shape
+    (4, 3, 32, 32)
 """
 
 from __future__ import annotations

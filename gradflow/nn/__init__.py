@@ -19,6 +19,8 @@ from gradflow.nn.layers import (
 from gradflow.nn.losses import (
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
 )
+from gradflow.nn import parallel
+from gradflow.nn.parallel import SyncBatchNorm
 from gradflow.nn.activation import (
     CELU, ELU, GLU, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, PReLU, ReLU6, SELU,
     SiLU, Softmin, Softplus, Softsign, Tanhshrink, Threshold,
@@ -81,9 +83,12 @@ __all__ = [
     "Sigmoid",
     "SmoothL1Loss",
     "Softmax",
+    "SyncBatchNorm",
     "Tanh",
     "functional",
     "init",
+    "parallel",
+    "summary",
     "utils",
 ]
 __all__ += [
@@ -148,3 +153,4 @@ __all__ += [
     'UpsamplingBilinear2d',
     'UpsamplingNearest2d',
 ]
+from gradflow.nn.summary import summary  # noqa: E402  (gf.nn.summary)

@@ -206,8 +206,8 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
     """All parameters flattened and joined into one 1-d tensor (differentiable).
 
     Example:
-        >>> parameters_to_vector(model.parameters()).shape
-        (1234,)
+        >>> parameters_to_vector(gf.nn.Linear(4, 3).parameters()).shape
+        (15,)
     """
     from gradflow.ops.shape import cat, reshape
 

@@ -27,7 +27,8 @@ from gradflow.ops.math import (
 from gradflow.ops.movement import (
     atleast_1d, atleast_2d, atleast_3d, diag, diag_embed, diagonal, dstack, expand_as, flip,
     fliplr, flipud, hstack, meshgrid, moveaxis, movedim, narrow, repeat, repeat_interleave,
-    reshape_as, roll, rot90, swapaxes, swapdims, tensor_split, tile, trace, tril, triu, unflatten,
+    reshape_as, roll, rot90, swapaxes, swapdims, t, tensor_split, tile, trace, tril, triu,
+    unflatten,
     unfold, view_as, vstack,
 )
 from gradflow.ops.promotion import can_cast, promote_types, result_type
@@ -71,7 +72,7 @@ __all__ = [
     "repeat_interleave", "reshape", "reshape_as", "result_type", "roll", "rot90", "round",
     "rpow", "rsqrt", "rsub", "scatter", "scatter_add", "scatter_reduce", "sigmoid", "sign", "sin",
     "sinh", "softmax", "sort", "split", "sqrt", "square", "squeeze", "stack", "std", "std_mean",
-    "sub", "subtract", "sum", "sum_to", "swapaxes", "swapdims", "take", "take_along_dim", "tan",
+    "sub", "subtract", "sum", "sum_to", "swapaxes", "swapdims", "t", "take", "take_along_dim", "tan",
     "tanh", "tensor_split", "tensordot", "tile", "topk", "trace", "transpose", "tril", "triu",
     "true_divide", "trunc", "unflatten", "unfold", "unique", "unsqueeze", "var", "var_mean",
     "view_as", "vstack", "where", "xlogy",

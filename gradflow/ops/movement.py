@@ -245,6 +245,14 @@ def moveaxis(x: Tensor, source, destination) -> Tensor:
     return movedim(x, source, destination)
 
 
+def t(x: Tensor) -> Tensor:
+    """The transpose of a matrix (a vector or scalar as it is)."""
+    if x.ndim > 2:
+        raise ShapeError(f"t: expects at most 2 dimensions, got shape {x.shape}; use "
+                         "transpose(x, dim0, dim1) or x.mT")
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
 def swapaxes(x: Tensor, axis0: int, axis1: int) -> Tensor:
     return transpose(x, axis0, axis1)
 

@@ -24,6 +24,8 @@ class ASGD(Optimizer):
 
     Example:
         >>> opt = gf.optim.ASGD(model.parameters(), lr=0.01, t0=100)
+        >>> loss.backward()
+        >>> opt.step()
         >>> averaged = [opt.state[p]["ax"] for p in model.parameters()]
     """
 

@@ -40,10 +40,10 @@ class LBFGS(Optimizer):
         >>> opt = gf.optim.LBFGS(model.parameters(), line_search_fn="strong_wolfe")
         >>> def closure():
         ...     opt.zero_grad()
-        ...     loss = loss_fn(model(x), y)
+        ...     loss = nn.functional.cross_entropy(model(x), y)
         ...     loss.backward()
         ...     return loss
-        >>> opt.step(closure)
+        >>> first_loss = opt.step(closure)
     """
 
     def __init__(self, params, lr: float = 1.0, max_iter: int = 20, max_eval: int | None = None,

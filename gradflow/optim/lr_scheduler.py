@@ -896,6 +896,7 @@ class ReduceLROnPlateau(_StateMixin):
 
     Example:
         >>> sched = ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=3)
+        >>> val_loss = 0.25
         >>> sched.step(val_loss)   # once per epoch
     """
 

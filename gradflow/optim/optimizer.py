@@ -67,8 +67,9 @@ class Optimizer:
             param_group: {"params": tensors, option: value, ...}.
 
         Example:
-            >>> opt = gf.optim.SGD(model.body.parameters(), lr=0.1)
-            >>> opt.add_param_group({"params": model.head.parameters(), "lr": 0.01})
+            >>> model = nn.ModuleDict({"body": nn.Linear(4, 8), "head": nn.Linear(8, 2)})
+            >>> opt = gf.optim.SGD(model["body"].parameters(), lr=0.1)
+            >>> opt.add_param_group({"params": model["head"].parameters(), "lr": 0.01})
         """
         if not isinstance(param_group, dict) or "params" not in param_group:
             raise ConfigError(f"{self._name}: a parameter group is a dict with a 'params' key")
@@ -226,6 +227,7 @@ class Optimizer:
 
         Example:
             >>> sd = opt.state_dict()
+            >>> opt2 = gf.optim.SGD(model.parameters(), lr=0.5)
             >>> opt2.load_state_dict(sd)
         """
         index_of: dict[int, int] = {}

@@ -1,4 +1,5 @@
-"""`gradflow check`: every registered op and the reference models, on each device, against the CPU."""
+"""`gradflow check`: every registered op and the reference models, on each device, against
+the CPU."""
 
 from __future__ import annotations
 
@@ -41,20 +42,20 @@ class CheckReport:
         return all(r.ok for r in self.rows) and all(self._excused(d) for d in self.missing)
 
     def table(self) -> str:
-        lines = [f"{'op / model':<30} {'device':<20} {'max error':>10}  status", "-" * 78]
-        for r in self.rows:
-            status = "ok" if r.ok else f"FAIL: {r.detail}"
-            lines.append(f"{r.name:<30} {r.device:<20} {r.max_error:>10.2e}  {status}")
-        for device, reason in self.missing.items():
-            status = "missing (allowed)" if self._excused(device) else "FAIL: missing"
-            lines.append(f"{'(all)':<30} {device:<20} {'':>10}  {status}: {reason}")
+        from gradflow.tables import render
+
+        rows = [[r.name, r.device, f"{r.max_error:.2e}", "ok" if r.ok else f"FAIL: {r.detail}"]
+                for r in self.rows]
+        rows += [["(all)", device, "",
+                  f"{'missing (allowed)' if self._excused(device) else 'FAIL: missing'}: {reason}"]
+                 for device, reason in self.missing.items()]
         failed = [r for r in self.rows if not r.ok]
         summary = (f"{len(self.rows) - len(failed)} passed, {len(failed)} failed, "
                    f"{len(self.missing)} device(s) missing ({self.seconds:.1f}s)")
         if not self.rows:
             summary += "; nothing was checked, which is not a pass"
-        lines.append(summary)
-        return "\n".join(lines)
+        return render(["op / model", "device", "max error", "status"], rows, right=(2,)) \
+            + "\n" + summary
 
     def as_dict(self) -> dict:
         return {"ok": self.ok, "rows": [r.__dict__ for r in self.rows], "missing": self.missing,

@@ -181,8 +181,8 @@ def compare_devices(fn, *inputs, devices=("cpu", "strict:device1"), grads: bool 
         for value in hosts:
             if isinstance(value, np.ndarray):
                 float_input = value.dtype.kind == "f"
-                tensors.append(gf.tensor(value, device=device,
-                                         dtype=dtype if (dtype is not None and float_input) else None,
+                cast_to = dtype if (dtype is not None and float_input) else None
+                tensors.append(gf.tensor(value, device=device, dtype=cast_to,
                                          requires_grad=grads and float_input))
             else:
                 tensors.append(value)
@@ -260,7 +260,8 @@ def _max_rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a.astype(np.float64) - b))) / scale if a.size else 0.0
 
 
-def compare_training(make_model, batches, loss_fn, make_optimizer, devices=("cpu", "strict:device1"),
+def compare_training(make_model, batches, loss_fn, make_optimizer,
+                     devices=("cpu", "strict:device1"),
                      steps: int = 10, dtype=gf.float32, seed: int = 0,
                      clip_grad_norm: float | None = None, tolerance: float | None = None,
                      allow_missing: bool = False) -> TrainingReport:

@@ -144,8 +144,8 @@ def _gradcheck(fn, inputs, eps, atol, rtol, directions, seed) -> bool:
             bad = ~(np.abs(a - n) <= atol + rtol * np.abs(n))  # NaN on either side is a failure
         if bad.any():
             i = int(np.argmax(np.where(bad, np.nan_to_num(np.abs(a - n), nan=np.inf), -1.0)))
-            message = (f"gradcheck: input {k} (shape {tuple(host.shape)}): backward gives {a[i]:.8g}"
-                       f" but finite differences give {n[i]:.8g} at position {i} "
+            message = (f"gradcheck: input {k} (shape {tuple(host.shape)}): backward gives "
+                       f"{a[i]:.8g} but finite differences give {n[i]:.8g} at position {i} "
                        f"({int(bad.sum())} of {bad.size} disagree)")
             raise GradcheckError(message)
     return True

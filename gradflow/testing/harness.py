@@ -38,8 +38,8 @@ def outputs_of(result) -> list:
 def rounded_args(sample: Sample, dtype) -> list:
     """The reference's inputs: the same values the device sees, in float64."""
     np_dtype = np.float32 if dtype is gf.float32 else np.float64
-    return [a.astype(np_dtype).astype(np.float64) if isinstance(a, np.ndarray) and a.dtype.kind == "f"
-            else a for a in sample.args]
+    return [a.astype(np_dtype).astype(np.float64)
+            if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in sample.args]
 
 
 def check_forward(spec: OpSpec, sample: Sample, device: str, dtype=gf.float32) -> None:

@@ -112,7 +112,8 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def gradflow_device(request):
-    """A device name from --gradflow-devices; unavailable ones skip (or fail, for a required GPU)."""
+    """A device name from --gradflow-devices; unavailable ones skip (or fail, for a required
+    GPU)."""
     from gradflow.testing.devices import unavailable_reason
 
     name = getattr(request, "param", None)

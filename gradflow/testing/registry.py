@@ -9,8 +9,9 @@ fails if a public op is missing here. `gradflow check` runs the same specs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,8 @@ class OpSpec:
 
 
 REGISTRY: dict[str, OpSpec] = {}
-EXEMPT: dict[str, str] = {}  # public op name -> why it is not registered (non-differentiable helpers)
+# public op name -> why it is not registered (non-differentiable helpers)
+EXEMPT: dict[str, str] = {}
 
 
 def register(spec: OpSpec) -> OpSpec:

@@ -13,9 +13,9 @@ import pytest
 from gradflow.backends import channels_last, get_backend
 from gradflow.backends.cupy import CupyBackend
 from gradflow.backends.generic import Backend
-from gradflow.backends.workspace import ReusingWorkspace, Workspace
 from gradflow.backends.geometry import conv_output_hw
 from gradflow.backends.numpy import NumpyBackend
+from gradflow.backends.workspace import ReusingWorkspace, Workspace
 
 FAST = get_backend("cpu")
 GENERIC = Backend("generic-numpy", numpy_namespace, "cpu")  # every kernel generic, on NumPy
@@ -67,8 +67,9 @@ def ref_conv(x, weight, stride, padding, dilation, groups):
     for o, row, col in itertools.product(range(out_channels), range(ho), range(wo)):
         first = o // per_group * group_channels
         r, c = row * stride[0], col * stride[1]
-        window = padded[:, first:first + group_channels, r:r + dilation[0] * (kh - 1) + 1:dilation[0],
-                        c:c + dilation[1] * (kw - 1) + 1:dilation[1]]
+        rows = slice(r, r + dilation[0] * (kh - 1) + 1, dilation[0])
+        cols = slice(c, c + dilation[1] * (kw - 1) + 1, dilation[1])
+        window = padded[:, first:first + group_channels, rows, cols]
         out[:, o, row, col] = (window * weight[o]).sum(axis=(1, 2, 3))
     return out
 

@@ -12,7 +12,8 @@ import pytest
 
 import gradflow as gf
 from gradflow.cli import main
-from gradflow.data import CIFAR10, DataLoader, ImageFolder, cifar, transforms as T
+from gradflow.data import CIFAR10, DataLoader, ImageFolder, cifar
+from gradflow.data import transforms as T
 from gradflow.errors import BackendUnavailableError, DatasetError, DatasetNotFoundError
 
 

@@ -11,8 +11,19 @@ import pytest
 
 import gradflow as gf
 from gradflow.data import (
-    ChainDataset, ConcatDataset, DataLoader, Dataset, IterableDataset, Subset, TensorDataset,
-    current_generator, default_collate, random_split, transforms as T,
+    ChainDataset,
+    ConcatDataset,
+    DataLoader,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    current_generator,
+    default_collate,
+    random_split,
+)
+from gradflow.data import (
+    transforms as T,
 )
 from gradflow.errors import ConfigError, DatasetError, IndexingError
 

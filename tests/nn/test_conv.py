@@ -404,7 +404,8 @@ def test_reference_cnn_trains_like_torch():
     ((1, 2, 3, 8, 8), (4, 3, 3, 3), {}, r"\(1, 2, 3, 8, 8\)"),
     ((2, 3, 8, 8), (4, 3, 3), {}, r"conv2d: expected a 4-D weight .*\(4, 3, 3\)"),
     ((2, 5, 8, 8), (4, 3, 3, 3), {},
-     r"conv2d: input of shape \(2, 5, 8, 8\) and weight of shape \(4, 3, 3, 3\).* 3 channels, not 5"),
+     r"conv2d: input of shape \(2, 5, 8, 8\) and weight of shape \(4, 3, 3, 3\)"
+     r".* 3 channels, not 5"),
     ((2, 4, 8, 8), (4, 2, 3, 3), {"groups": 3}, r"not divisible by groups=3"),
     ((2, 3, 2, 2), (4, 3, 3, 3), {}, r"kernel spans 3x3.*larger than the padded input 2x2"),
     ((2, 3, 4, 4), (4, 3, 3, 3), {"dilation": 2}, r"kernel spans 5x5"),
@@ -426,7 +427,8 @@ def test_conv2d_argument_errors():
         F.conv2d(x, w, stride=0)
     with pytest.raises(DTypeError, match="conv2d: .*float32, float64"):
         F.conv2d(x, w.double())
-    with pytest.raises(ShapeError, match=r"Conv2d expects input \(N, 2, H, W\), got \(1, 3, 5, 5\)"):
+    expected = r"Conv2d expects input \(N, 2, H, W\), got \(1, 3, 5, 5\)"
+    with pytest.raises(ShapeError, match=expected):
         nn.Conv2d(2, 3, 3)(gf.randn(1, 3, 5, 5))
     with pytest.raises(ConfigError, match="divisible by groups"):
         nn.Conv2d(3, 4, 3, groups=2)

@@ -237,7 +237,8 @@ op("split", lambda x, size, dim=0: gf.split(x, size, dim)[1],
    else np.take(x, range(size, min(2 * size, x.shape[dim])), axis=dim))
 op("chunk", lambda x, n, dim=0: gf.chunk(x, n, dim)[0], [Sample((normal((5, 3)), 2))],
    lambda x, n, dim=0: x[:3])
-op("pad", gf.pad, [Sample((normal((2, 3)), (1, 2))), Sample((normal((2, 3, 4)), (1, 0, 2, 1), 0.5))],
+op("pad", gf.pad, [Sample((normal((2, 3)), (1, 2))),
+                   Sample((normal((2, 3, 4)), (1, 0, 2, 1), 0.5))],
    lambda x, p, value=0.0: np.pad(
        x, [(0, 0)] * (x.ndim - len(p) // 2)
        + [(p[2 * i], p[2 * i + 1]) for i in reversed(range(len(p) // 2))], constant_values=value))

@@ -435,6 +435,8 @@ op("swapaxes", gf.swapaxes, [Sample((normal((2, 3, 4)), 0, 2))], np.swapaxes,
    torch_reference=_t("swapaxes"))
 op("swapdims", gf.swapdims, [Sample((normal((2, 3, 4)), 0, 1))], np.swapaxes,
    torch_reference=_t("swapdims"))
+op("t", gf.t, [Sample((normal((2, 3)),), label="2d"), Sample((normal((3,)),), label="1d")],
+   lambda x: x.T, torch_reference=_t("t"))
 op("narrow", gf.narrow, [Sample((normal((3, 5)), 1, 1, 3))], lambda x, d, s, n: x[:, s:s + n],
    torch_reference=_t("narrow"))
 op("tensor_split", lambda x, s, d=0: gf.tensor_split(x, s, d)[1],

@@ -16,7 +16,6 @@ from gradflow.backends.geometry import conv_output_hw, pool_windows, tiles_input
 from gradflow.backends.strided import strided_im2col
 from gradflow.backends.workspace import ReusingWorkspace
 
-
 # glibc's mallopt parameters, from <malloc.h>
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -143,7 +142,8 @@ class NumpyBackend(Backend):
         g = _effective_grad(self, param, grad, 0.0 if decoupled else weight_decay, maximize)
         if decoupled:
             param *= 1 - lr * weight_decay
-        scratch = np.subtract(g, exp_avg, out=self.workspace.scratch("optim", param.shape, param.dtype))
+        scratch = self.workspace.scratch("optim", param.shape, param.dtype)
+        np.subtract(g, exp_avg, out=scratch)
         scratch *= 1 - beta1
         exp_avg += scratch
         exp_avg_sq *= beta2

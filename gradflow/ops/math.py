@@ -12,8 +12,22 @@ import math
 from gradflow.autograd.function import Function
 from gradflow.ops import elementwise as _ew
 from gradflow.ops.elementwise import (
-    Rounded, SqrtOfSquares, _float_input, _operands, abs, add, clamp, cos, div, exp, log, mul, pow,
-    reciprocal, sqrt, where,
+    Rounded,
+    SqrtOfSquares,
+    _float_input,
+    _operands,
+    abs,
+    add,
+    clamp,
+    cos,
+    div,
+    exp,
+    log,
+    mul,
+    pow,
+    reciprocal,
+    sqrt,
+    where,
 )
 from gradflow.tensor import Tensor
 

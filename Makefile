@@ -51,8 +51,9 @@ check: $(VENV)/.installed-test
 docs: $(VENV)/.installed-docs
 	$(VENV)/bin/mkdocs build --strict
 
+# ruff (pinned in the test extra): pyflakes, pycodestyle, isort, bugbear, pyupgrade
 lint: $(VENV)/.installed-test
-	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check gradflow tests bench examples
+	$(VENV)/bin/ruff check gradflow tests bench examples tools
 	$(VENV)/bin/pyright gradflow
 
 clean:

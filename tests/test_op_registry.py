@@ -4,7 +4,7 @@ import pytest
 
 import gradflow as gf
 from gradflow import ops
-from gradflow.testing import harness
+from gradflow.testing import op_checks
 from gradflow.testing.registry import EXEMPT, load_all
 
 REGISTRY = load_all()
@@ -27,21 +27,21 @@ def _params(pairs):
 @pytest.mark.parametrize("spec, sample", _params(DETERMINISTIC))
 def test_forward_matches_reference(spec, sample, device):
     _skip_missing_dtype(spec, device)
-    harness.check_forward(spec, sample, device)
+    op_checks.check_forward(spec, sample, device)
 
 
 @pytest.mark.parametrize("spec, sample", _params(DIFFERENTIABLE))
 def test_gradcheck_float64(spec, sample, device):
     if device.endswith("no_float64"):
         pytest.skip("no float64 on this device")
-    harness.check_gradcheck(spec, sample, device)
+    op_checks.check_gradcheck(spec, sample, device)
 
 
 @pytest.mark.parametrize("spec, sample", _params(SECOND_ORDER))
 def test_double_backward(spec, sample, device):
     if device.endswith("no_float64"):
         pytest.skip("no float64 on this device")
-    harness.check_gradcheck(spec, sample, device, second_order=True)
+    op_checks.check_gradcheck(spec, sample, device, second_order=True)
 
 
 @pytest.mark.parametrize("spec, sample", _params(DETERMINISTIC))
@@ -52,7 +52,7 @@ def test_same_result_on_every_device(spec, sample, device):
     # array-api-strict wraps NumPy, so its devices must agree bit for bit with cpu, unless
     # the CPU's fast kernel sums in another order
     exact = device.startswith("strict") and not spec.cpu_reorders_sums
-    harness.check_cross_device(spec, sample, device, exact=exact)
+    op_checks.check_cross_device(spec, sample, device, exact=exact)
 
 
 WITH_TORCH = [(c, i) for c, i in DETERMINISTIC if c[0].torch_reference is not None]
@@ -61,7 +61,7 @@ WITH_TORCH = [(c, i) for c, i in DETERMINISTIC if c[0].torch_reference is not No
 @pytest.mark.parametrize("spec, sample", _params(WITH_TORCH))
 def test_matches_pytorch(spec, sample):
     pytest.importorskip("torch")
-    harness.check_torch(spec, sample)
+    op_checks.check_torch(spec, sample)
 
 
 def public_callables() -> list[str]:
@@ -102,12 +102,12 @@ def test_every_spec_is_complete():
             problems.append(f"{spec.name}: no samples")
         if spec.reference is None and not spec.nondeterministic:
             problems.append(f"{spec.name}: no reference")
-        if spec.differentiable and not any(harness.grad_positions(s) for s in samples):
+        if spec.differentiable and not any(op_checks.grad_positions(s) for s in samples):
             problems.append(f"{spec.name}: differentiable but no float input to check")
     assert not problems, problems
 
 
-def test_the_harness_catches_a_wrong_backward_rule():
+def test_the_op_checks_catch_a_wrong_backward_rule():
     from gradflow.autograd.function import Function
     from gradflow.testing.gradcheck import GradcheckError
     from gradflow.testing.registry import OpSpec, Sample
@@ -123,7 +123,7 @@ def test_the_harness_catches_a_wrong_backward_rule():
 
     spec = OpSpec("bad_square", lambda x: BadSquare.apply(x),
                   lambda: [Sample((np.linspace(0.5, 1.5, 4),))], np.square)
-    harness.check_forward(spec, spec.samples()[0], "cpu")
+    op_checks.check_forward(spec, spec.samples()[0], "cpu")
     with pytest.raises(GradcheckError, match="input 0"):
-        harness.check_gradcheck(spec, spec.samples()[0], "cpu")
+        op_checks.check_gradcheck(spec, spec.samples()[0], "cpu")
     assert gf.tensor(1.0).item() == 1.0

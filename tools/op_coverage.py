@@ -45,7 +45,7 @@ def _status(run) -> tuple[str, str | None]:
 
 
 def check(spec, device: str, declared_only: bool) -> tuple[list[str], list[str]]:
-    from gradflow.testing import harness
+    from gradflow.testing import op_checks
 
     samples = spec.samples()
     columns = {}
@@ -59,13 +59,13 @@ def check(spec, device: str, declared_only: bool) -> tuple[list[str], list[str]]
 
     plan = {
         "forward": (not spec.nondeterministic,
-                    every(lambda s: harness.check_forward(spec, s, "cpu"))),
+                    every(lambda s: op_checks.check_forward(spec, s, "cpu"))),
         "gradcheck": (spec.differentiable,
-                      every(lambda s: harness.check_gradcheck(spec, s, "cpu"))),
+                      every(lambda s: op_checks.check_gradcheck(spec, s, "cpu"))),
         "second order": (spec.differentiable and spec.double_backward,
-                         every(lambda s: harness.check_gradcheck(spec, s, "cpu", True))),
+                         every(lambda s: op_checks.check_gradcheck(spec, s, "cpu", True))),
         "cross-device": (not spec.nondeterministic,
-                         every(lambda s: harness.check_cross_device(
+                         every(lambda s: op_checks.check_cross_device(
                              spec, s, device, exact=device.startswith("strict")
                              and not spec.cpu_reorders_sums))),
     }

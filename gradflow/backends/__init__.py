@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from gradflow.errors import BackendUnavailableError
 from gradflow.backends.generic import Backend
+from gradflow.errors import BackendUnavailableError
 
 __all__ = ["Backend", "get_backend", "backend_of", "available_devices", "cuda_available"]
 
@@ -61,7 +61,8 @@ def _canonical(name: str) -> str:
         raise BackendUnavailableError(f"{name!r} is a dtype, not a device: use .to(gf.{name}) "
                                       f"or .to(dtype=gf.{name})")
     raise BackendUnavailableError(
-        f"unknown device {name!r}: use 'cpu', 'cuda', 'cuda:N', 'strict', 'strict:device1' or 'auto'"
+        f"unknown device {name!r}: use 'cpu', 'cuda', 'cuda:N', 'strict', 'strict:device1' "
+        "or 'auto'"
     )
 
 
@@ -110,7 +111,7 @@ def _create(key: str) -> Backend:
 
 def backend_of(array) -> Backend:
     """The backend (device) an array lives on."""
-    from array_api_compat import is_numpy_array, is_cupy_array
+    from array_api_compat import is_cupy_array, is_numpy_array
 
     if is_numpy_array(array):
         return get_backend("cpu")

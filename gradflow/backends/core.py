@@ -62,7 +62,8 @@ class ArrayBackend:
             if isinstance(dtype, str):
                 return self.xp_dtype(_dt.by_name(dtype))
             if not isinstance(dtype, _dt.DType):
-                raise DTypeError(f"expected a gradflow dtype such as gf.float32, got {dtype!r}") from None
+                raise DTypeError(f"expected a gradflow dtype such as gf.float32, "
+                                 f"got {dtype!r}") from None
             have = ", ".join(d.name for d in self.to_xp)
             raise DTypeError(
                 f"device {self.name!r} has no {dtype.name}; it supports {have}"

@@ -45,3 +45,10 @@ def kernel_offsets(kernel):
     """(i, j) of every kernel position, in row-major order."""
     return [(i, j) for i in range(kernel[0]) for j in range(kernel[1])]
 
+
+
+def tiles_input(input_shape, kernel, stride, padding, dilation) -> bool:
+    """Whether pooling windows cover the input exactly, each element in one window."""
+    h, w = input_shape[2:]
+    return (tuple(kernel) == tuple(stride) and tuple(dilation) == (1, 1) and not any(padding)
+            and h % kernel[0] == 0 and w % kernel[1] == 0)

@@ -10,12 +10,11 @@ import array_api_compat.numpy as xp_numpy
 import numpy as np
 
 from gradflow import dtypes as _dt
-from gradflow.backends import channels_last, threads
+from gradflow.backends import channels_last, fused, threads
 from gradflow.backends.generic import Backend
-from gradflow.backends.geometry import conv_output_hw, pool_windows
+from gradflow.backends.geometry import conv_output_hw, pool_windows, tiles_input
 from gradflow.backends.strided import strided_im2col
 from gradflow.backends.workspace import ReusingWorkspace
-
 
 # glibc's mallopt parameters, from <malloc.h>
 _M_TRIM_THRESHOLD = -1
@@ -72,6 +71,9 @@ class NumpyBackend(Backend):
             self.from_xp[bfloat16] = _dt.bfloat16
             self.float_dtypes = self.float_dtypes | {bfloat16}
         self.workspace = ReusingWorkspace(self.xp, self.device, np)
+        # NOTE: the numba loops of fused.py where they apply (GRADFLOW_NUMBA=0 or no numba:
+        # never); the NumPy kernels below are their fallback and their test reference.
+        self.fused = fused.wanted()
         tune_malloc()
         threads.ensure_policy()
 
@@ -106,6 +108,8 @@ class NumpyBackend(Backend):
         lr, momentum, dampening = options["lr"], options["momentum"], options["dampening"]
         nesterov, weight_decay = options["nesterov"], options["weight_decay"]
         maximize = options["maximize"]
+        if self.fused and (result := fused.sgd_step(param, grad, momentum_buffer, options)):
+            return result
         d = _effective_grad(self, param, grad, weight_decay, maximize)
         scratch = self.workspace.scratch("optim", param.shape, param.dtype)
         if momentum != 0:
@@ -130,12 +134,16 @@ class NumpyBackend(Backend):
         lr, (beta1, beta2), eps = options["lr"], options["betas"], options["eps"]
         weight_decay, amsgrad = options["weight_decay"], options["amsgrad"]
         maximize = options["maximize"]
+        if self.fused and (result := fused.adam_step(param, grad, exp_avg, exp_avg_sq,
+                                                     max_exp_avg_sq, step, options)):
+            return result
         decoupled_weight_decay = options.get("decoupled_weight_decay", False)
         decoupled = decoupled_weight_decay and weight_decay != 0
         g = _effective_grad(self, param, grad, 0.0 if decoupled else weight_decay, maximize)
         if decoupled:
             param *= 1 - lr * weight_decay
-        scratch = np.subtract(g, exp_avg, out=self.workspace.scratch("optim", param.shape, param.dtype))
+        scratch = self.workspace.scratch("optim", param.shape, param.dtype)
+        np.subtract(g, exp_avg, out=scratch)
         scratch *= 1 - beta1
         exp_avg += scratch
         exp_avg_sq *= beta2
@@ -279,7 +287,7 @@ class NumpyBackend(Backend):
         out_hw = conv_output_hw(x.shape, kernel, stride, padding, dilation)
         n, c = x.shape[:2]
         shape = (n, *out_hw, c) if last else (n, c, *out_hw)
-        if _tiling(x.shape, kernel, stride, padding, dilation):
+        if tiles_input(x.shape, kernel, stride, padding, dilation):
             # NOTE: the windows tile the input: one copy gathers each offset's values into
             # a contiguous block, and the passes over them then run over contiguous memory
             # rather than over strided windows (whose inner runs are C or 1 values long).
@@ -293,6 +301,9 @@ class NumpyBackend(Backend):
     def max_pool2d_values(self, x, kernel, stride, padding, dilation):
         if x.dtype not in self.float_dtypes:
             return super().max_pool2d_values(x, kernel, stride, padding, dilation)
+        if self.fused and (result := fused.max_pool2d_forward(x, kernel, stride, padding,
+                                                              dilation, _channels_last(x))):
+            return result[0]
         windows, _, last = self._max_pool_windows(x, kernel, stride, padding, dilation)
         best = np.array(windows[0], order="C")
         for r in range(1, len(windows)):
@@ -302,6 +313,9 @@ class NumpyBackend(Backend):
     def max_pool2d_forward(self, x, kernel, stride, padding, dilation):
         if x.dtype not in self.float_dtypes:
             return super().max_pool2d_forward(x, kernel, stride, padding, dilation)
+        if self.fused and (result := fused.max_pool2d_forward(x, kernel, stride, padding,
+                                                              dilation, _channels_last(x))):
+            return result
         windows, shape, last = self._max_pool_windows(x, kernel, stride, padding, dilation)
         index_dtype = np.uint8 if len(windows) <= 256 else np.int32
         best = np.array(windows[0], order="C")
@@ -331,15 +345,18 @@ class NumpyBackend(Backend):
         if sh < dh * (kh - 1) + 1 or sw < dw * (kw - 1) + 1:  # windows overlap: add
             return super().max_pool2d_backward(grad, index, input_shape, kernel, stride,
                                                padding, dilation)
+        last = _channels_last(index)
+        if self.fused and (result := fused.max_pool2d_backward(
+                grad, index, input_shape, kernel, stride, padding, dilation, last)) is not None:
+            return result
         if not _all_finite(grad):  # grad * 0 would be NaN where where() gives 0
             return super().max_pool2d_backward(grad, index, input_shape, kernel, stride,
                                                padding, dilation)
-        last = _channels_last(index)
         if last:
             grad, index = channels_last.nhwc(grad), channels_last.nhwc(index)
         n, c, h, w = input_shape
         chosen = self.workspace.scratch("pool.better", index.shape, np.bool_)
-        if _tiling(input_shape, kernel, stride, padding, dilation):
+        if tiles_input(input_shape, kernel, stride, padding, dilation):
             tiles = self.workspace.scratch("pool.tiles", (kh * kw, *index.shape), grad.dtype)
             for r in range(kh * kw):
                 np.equal(index, r, out=chosen)
@@ -382,13 +399,6 @@ def _all_finite(array) -> bool:
 
 def _channels_last(array) -> bool:
     return array.shape[1] > 1 and channels_last.is_channels_last(array)
-
-
-def _tiling(input_shape, kernel, stride, padding, dilation) -> bool:
-    """Whether pooling windows cover the input exactly, each element in one window."""
-    h, w = input_shape[2:]
-    return (tuple(kernel) == tuple(stride) and tuple(dilation) == (1, 1) and not any(padding)
-            and h % kernel[0] == 0 and w % kernel[1] == 0)
 
 
 def _tiles(array, kernel, last):

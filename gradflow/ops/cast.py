@@ -5,6 +5,7 @@ from __future__ import annotations
 from gradflow.autograd.function import Function
 from gradflow.tensor import Tensor
 
+
 class Clone(Function):
     def forward(self, x):
         return self.backend.xp.asarray(x, copy=True)

@@ -14,8 +14,8 @@ from gradflow.amp import autocast_inputs
 from gradflow.autograd.function import Function, mismatch_error
 from gradflow.errors import ConfigError, DTypeError
 from gradflow.ops._util import as_tensor_like, reraise, tensor_operand
-from gradflow.ops.promotion import as_python_scalar, is_scalar, result_type
 from gradflow.ops.cast import cast
+from gradflow.ops.promotion import as_python_scalar, is_scalar, result_type
 from gradflow.tensor import Tensor
 
 # -- arithmetic ---------------------------------------------------------------

@@ -12,7 +12,14 @@ from gradflow.ops.elementwise import abs as absolute
 from gradflow.ops.reduce import _dims, amax, amin, norm
 from gradflow.ops.reduce import sum as total
 from gradflow.ops.shape import (
-    broadcast_to, getitem, permute, reshape, squeeze, stack, transpose, unsqueeze,
+    broadcast_to,
+    getitem,
+    permute,
+    reshape,
+    squeeze,
+    stack,
+    transpose,
+    unsqueeze,
 )
 from gradflow.tensor import Tensor
 

@@ -13,8 +13,22 @@ from gradflow.autograd.function import Function
 from gradflow.ops import elementwise as _ew
 from gradflow.ops._util import tensor_operand
 from gradflow.ops.elementwise import (
-    Rounded, SqrtOfSquares, _float_input, _operands, abs, add, clamp, cos, div, exp, log, mul, pow,
-    reciprocal, sqrt, where,
+    Rounded,
+    SqrtOfSquares,
+    _float_input,
+    _operands,
+    abs,
+    add,
+    clamp,
+    cos,
+    div,
+    exp,
+    log,
+    mul,
+    pow,
+    reciprocal,
+    sqrt,
+    where,
 )
 from gradflow.tensor import Tensor
 

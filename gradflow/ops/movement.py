@@ -13,7 +13,15 @@ from gradflow.ops.linalg import matmul
 from gradflow.ops.reduce import sum as total
 from gradflow.ops.scatter import index_select
 from gradflow.ops.shape import (
-    _shape_arg, broadcast_to, cat, getitem, permute, reshape, split, transpose, unsqueeze,
+    _shape_arg,
+    broadcast_to,
+    cat,
+    getitem,
+    permute,
+    reshape,
+    split,
+    transpose,
+    unsqueeze,
 )
 from gradflow.tensor import Tensor
 

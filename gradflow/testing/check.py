@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import gradflow as gf
-from gradflow.testing import harness
+from gradflow.testing import op_checks
 from gradflow.testing.registry import load_all
 
 
@@ -69,11 +69,11 @@ def _check_op(spec, device: str, dtype, has_float64: bool) -> CheckRow:
             if "float64" in spec.tags and not has_float64:
                 continue
             if not spec.nondeterministic:
-                harness.check_forward(spec, sample, device, dtype)
+                op_checks.check_forward(spec, sample, device, dtype)
                 if device != "cpu":
-                    worst = max(worst, harness.check_cross_device(spec, sample, device, dtype))
+                    worst = max(worst, op_checks.check_cross_device(spec, sample, device, dtype))
             if spec.differentiable and has_float64:
-                harness.check_gradcheck(spec, sample, device)
+                op_checks.check_gradcheck(spec, sample, device)
     except Exception as exc:  # report, keep going: the table is the product
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return CheckRow(spec.name, device, worst, False, f"{type(exc).__name__}: {message}")

@@ -28,12 +28,12 @@ class Sample:
 
 @dataclass
 class OpSpec:
-    """What the harness needs to check one op.
+    """What the op checks (op_checks.py) need to check one op.
 
     Attributes:
         name: unique name, e.g. "add", "nn.conv2d".
         fn: the gradflow callable, taking tensors where samples hold arrays.
-        samples: a function returning Samples (float64 NumPy arrays; the harness casts).
+        samples: a function returning Samples (float64 NumPy arrays; op_checks casts them).
         reference: NumPy reference taking the same arguments as NumPy arrays.
         torch_reference: optional; called with `torch` as first argument, then torch tensors.
         differentiable: whether gradcheck applies.

@@ -192,7 +192,8 @@ class ConvKernels:
         if not batch_major:
             grad = xp.permute_dims(grad, (1, 0, 2, 3))
         shape = (*grad.shape[:3], pitch)
-        out = self.workspace.scratch("conv.grad_columns", shape, grad.dtype, None if pitch == wo else 0)
+        fill = None if pitch == wo else 0
+        out = self.workspace.scratch("conv.grad_columns", shape, grad.dtype, fill)
         out[..., :wo] = grad
         return out
 

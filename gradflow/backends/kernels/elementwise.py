@@ -33,7 +33,8 @@ class ElementwiseKernels:
         # rank of each occurrence within its group of equal indices
         positions = xp.arange(n, dtype=self.index_dtype, device=self.device)
         is_start = xp.concat(
-            [xp.ones((1,), dtype=xp.bool, device=self.device), sorted_index[1:] != sorted_index[:-1]]
+            [xp.ones((1,), dtype=xp.bool, device=self.device),
+             sorted_index[1:] != sorted_index[:-1]]
         )
         group_start = xp.cumulative_sum(xp.astype(is_start, self.index_dtype)) - 1
         first_position = xp.take(positions[is_start], group_start)

@@ -89,12 +89,12 @@ class PoolKernels:
         out_hw = conv_output_hw(x.shape, kernel, stride, padding, (1, 1))
         total = None
         for window in pool_windows(kernel, stride, (1, 1), out_hw):
-            total = xp.asarray(padded[window], copy=True) if total is None else total + padded[window]
+            value = padded[window]
+            total = xp.asarray(value, copy=True) if total is None else total + value
         return total / divisor
 
     def avg_pool2d_backward(self, grad, input_shape, kernel, stride, padding, divisor):
         """The adjoint of avg_pool2d_forward: grad / divisor spread over each window."""
-        xp = self.xp
         n, c, h, w = input_shape
         top, bottom, left, right = padding
         padded = self._accumulator("pool.padded", (n, c, top + h + bottom, left + w + right),

@@ -1,10 +1,11 @@
-"""Registry specs, one module per op family; importing this package registers them all."""
+"""Registry specs, one module per op family; importing this package registers them all.
 
-from gradflow.testing.specs import core  # noqa: F401
+NOTE: in this order: ops_library registers some nn.functional names only where no module
+before it did.
+"""
 
-for _module in ("nn", "conv", "nn_layers", "ops_library"):
-    try:
-        __import__(f"gradflow.testing.specs.{_module}")
-    except ModuleNotFoundError as _exc:  # a family not written yet
-        if _exc.name != f"gradflow.testing.specs.{_module}":
-            raise
+from gradflow.testing.specs import core  # noqa: F401, I001
+from gradflow.testing.specs import nn  # noqa: F401
+from gradflow.testing.specs import conv  # noqa: F401
+from gradflow.testing.specs import nn_layers  # noqa: F401
+from gradflow.testing.specs import ops_library  # noqa: F401

@@ -99,10 +99,6 @@ op("clamp", gf.clamp,
    torch_reference=lambda torch, x, **kw: torch.clamp(x, **kw))
 
 
-def _where(c, a, b):
-    return np.where(c, a, b)
-
-
 op("where", lambda c, a, b: gf.where(c > 0, a, b),
    [Sample((normal((3, 4)), normal((3, 4)), normal((3, 4))), grad_args=(1, 2)),
     Sample((normal((3, 4)), normal((4,)), 0.5), grad_args=(1,), label="broadcast_scalar")],

@@ -51,44 +51,47 @@ class TensorMethods:
         def mul_(self, other) -> Tensor: ...
         def div_(self, other) -> Tensor: ...
 
-    def abs(self, *args, **kwargs):
-        return _ops.abs(self, *args, **kwargs)
+    # NOTE: the unary math methods take no arguments (nor *args/**kwargs): they run once
+    # per op, and packing an empty tuple and dict costs as much as the op's bookkeeping.
 
-    def exp(self, *args, **kwargs):
-        return _ops.exp(self, *args, **kwargs)
+    def abs(self):
+        return _ops.abs(self)
 
-    def log(self, *args, **kwargs):
-        return _ops.log(self, *args, **kwargs)
+    def exp(self):
+        return _ops.exp(self)
 
-    def sqrt(self, *args, **kwargs):
-        return _ops.sqrt(self, *args, **kwargs)
+    def log(self):
+        return _ops.log(self)
 
-    def sin(self, *args, **kwargs):
-        return _ops.sin(self, *args, **kwargs)
+    def sqrt(self):
+        return _ops.sqrt(self)
 
-    def cos(self, *args, **kwargs):
-        return _ops.cos(self, *args, **kwargs)
+    def sin(self):
+        return _ops.sin(self)
 
-    def tanh(self, *args, **kwargs):
-        return _ops.tanh(self, *args, **kwargs)
+    def cos(self):
+        return _ops.cos(self)
 
-    def sigmoid(self, *args, **kwargs):
-        return _ops.sigmoid(self, *args, **kwargs)
+    def tanh(self):
+        return _ops.tanh(self)
 
-    def relu(self, *args, **kwargs):
-        return _ops.relu(self, *args, **kwargs)
+    def sigmoid(self):
+        return _ops.sigmoid(self)
 
-    def erf(self, *args, **kwargs):
-        return _ops.erf(self, *args, **kwargs)
+    def relu(self):
+        return _ops.relu(self)
 
-    def square(self, *args, **kwargs):
-        return _ops.square(self, *args, **kwargs)
+    def erf(self):
+        return _ops.erf(self)
 
-    def reciprocal(self, *args, **kwargs):
-        return _ops.reciprocal(self, *args, **kwargs)
+    def square(self):
+        return _ops.square(self)
 
-    def sign(self, *args, **kwargs):
-        return _ops.sign(self, *args, **kwargs)
+    def reciprocal(self):
+        return _ops.reciprocal(self)
+
+    def sign(self):
+        return _ops.sign(self)
 
     def isfinite(self, *args, **kwargs):
         return _ops.isfinite(self, *args, **kwargs)
@@ -216,8 +219,8 @@ class TensorMethods:
     def div(self, *args, **kwargs):
         return _ops.div(self, *args, **kwargs)
 
-    def neg(self, *args, **kwargs):
-        return _ops.neg(self, *args, **kwargs)
+    def neg(self):
+        return _ops.neg(self)
 
     def true_divide(self, *args, **kwargs):
         return _ops.true_divide(self, *args, **kwargs)

@@ -554,3 +554,14 @@ def test_issue12_item2_an_expanded_view_cannot_be_changed_in_place(device):
     wide = (x * 1.0).expand(3, 2)
     with pytest.raises(GraphError, match="broadcast"):
         wide.mul_(2.0)
+
+
+def test_an_op_that_reads_its_input_and_saves_its_output_sees_its_output_changed(device):
+    """amax reads its input and saves its output: both must be checked, each through its
+    own memory's counter (a changed output would otherwise zero the gradient silently)."""
+    x = gf.tensor([[1.0, 3.0, 2.0], [0.5, 0.25, 4.0]], requires_grad=True, device=device)
+    top = gf.amax(x * 1.0, dim=1)
+    with gf.no_grad():
+        top.mul_(2.0)
+    with pytest.raises(GraphError):
+        top.sum().backward()

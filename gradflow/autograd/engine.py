@@ -121,6 +121,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, capt
             if not retain_graph:
                 if node._plain_release:  # NOTE: Function.release written out
                     node.inputs = node.input_creators = None
+                    if node.saves_output:
+                        node.out_data = None
                 else:
                     node.release()
         if captured is not None:

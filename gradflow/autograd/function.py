@@ -28,6 +28,7 @@ from gradflow.errors import DeviceMismatchError
 from gradflow.tensor import Tensor, Version
 
 _new = object.__new__
+_wrap = Tensor._wrap  # NOTE: a global, not an attribute of Tensor: looked up once per op
 
 
 class _Declared(type):
@@ -52,8 +53,8 @@ class _Declared(type):
             saved.extend(n for n in klass.__dict__.get("saved", ()) if n not in saved)
         cls._all_saved = tuple(saved)
         # NOTE: the engine frees such nodes itself, without the call (once per node)
-        cls._plain_release = (cls.release is Function.release and not saved
-                              and not cls.saves_output) if name != "Function" else False
+        cls._plain_release = (cls.release is Function.release
+                              and not saved) if name != "Function" else False
         reads = cls.grad_reads
         # per input i: the gradients j that read it (the inverse of grad_reads)
         cls._read_by = None if reads is None else tuple(
@@ -126,7 +127,7 @@ class Function(metaclass=_Declared):
     @property
     def output(self) -> Tensor:
         """The op's output as a Tensor of this graph (for rules that declare saves_output)."""
-        return Tensor._wrap(self.out_data, self.backend, True, self, self.output_counter)
+        return _wrap(self.out_data, self.backend, True, self, self.output_counter)
 
     def param_values(self) -> dict:
         """The declared parameters as apply() took them: `type(node).apply(x, **these)`."""
@@ -161,10 +162,10 @@ class Function(metaclass=_Declared):
         data = node.forward(*arrays)
         counter = args[0]._memory_version() if cls.is_view else None
         if not (record and _grad_state.enabled):
-            out = Tensor._wrap(data, backend, False, None, counter)
+            out = _wrap(data, backend, False, None, counter)
         else:
             # NOTE: recording is written out here, not in a method: it runs once per op.
-            out = Tensor._wrap(data, backend, True, node, counter)
+            out = _wrap(data, backend, True, node, counter)
             node.inputs = args
             node.hooks = None
             # NOTE: the creators as they are now (an in-place op may later give an input a
@@ -181,8 +182,22 @@ class Function(metaclass=_Declared):
                     creators.append(None)
             node.needs_input_grad = needs
             node.input_creators = creators
+            # NOTE: per argument, (its memory's version counter, value now) when a needed
+            # gradient reads it, else None; None instead of a list when nothing is checked
+            # (the common case: a Python number or no read at all builds nothing)
+            versions: list | None = None
             read_by = cls._read_by
-            node.versions = None if read_by is None else _saved_versions(args, needs, read_by)
+            if read_by is not None:
+                for i, (arg, readers) in enumerate(zip(args, read_by)):
+                    if isinstance(arg, Tensor):
+                        for j in readers:
+                            if needs[j]:
+                                if versions is None:
+                                    versions = [None] * min(len(args), len(read_by))
+                                memory = arg._memory_version()
+                                versions[i] = (memory, memory.value)
+                                break
+            node.versions = versions
             if cls.saves_output:
                 if counter is None:  # NOTE: out._memory_version() written out
                     counter = out._counter = _new(Version)
@@ -209,24 +224,6 @@ class Function(metaclass=_Declared):
             self.out_data = None
         for name in self._all_saved:
             setattr(self, name, None)
-
-
-def _saved_versions(args, needs, read_by) -> list | None:
-    """For each argument, (its memory's version counter, value now) when a needed gradient
-    reads it, else None; None instead of a list when nothing needs checking."""
-    versions = []
-    checked = False
-    for arg, readers in zip(args, read_by):
-        saved = None
-        if isinstance(arg, Tensor):
-            for j in readers:
-                if needs[j]:
-                    counter = arg._memory_version()
-                    saved = (counter, counter.value)
-                    checked = True
-                    break
-        versions.append(saved)
-    return versions if checked else None
 
 
 def mismatch_error(op: str, args) -> DeviceMismatchError:

@@ -114,14 +114,21 @@ def _to(value, dtype, op: str):
         raise DTypeError(f"{op}: {exc}") from None
 
 
-def _binary(cls, a, b, op: str, *, floating: bool = False, **params):
-    """cls applied to both operands after promotion; backend errors named after `op`."""
-    if not _same_kind(a, b):  # NOTE: the common case is decided inline: this runs per op
+def _binary(cls, a, b, op: str, *, floating: bool = False, params: dict | None = None):
+    """cls applied to both operands after promotion, with cls's declared `params`; backend
+    errors named after `op`."""
+    # NOTE: params as a dict, not **params: a ** signature builds a dict on every call.
+    # The commonest case, a float tensor with a Python number, is decided without a call
+    # (this runs per op); _same_kind decides the other one, tensors of one dtype and device.
+    if type(a) is Tensor and (type(b) is float or type(b) is int) and (
+            a.data.dtype in a.backend.float_dtypes):
+        pass
+    elif not _same_kind(a, b):
         a, b = _operands(a, b, op, floating=floating)
     elif floating and a.data.dtype not in a.backend.float_dtypes:
         a, b = _operands(a, b, op, floating=floating)
     try:
-        return cls.apply(a, b, **params)
+        return cls.apply(a, b) if params is None else cls.apply(a, b, **params)
     except (ValueError, TypeError) as exc:
         raise reraise(op, exc, a, b) from None
 
@@ -153,7 +160,7 @@ def div(a: Tensor, b, *, rounding_mode: str | None = None) -> Tensor:
     if rounding_mode == "floor":
         return floor_divide(a, b)
     if rounding_mode == "trunc":
-        return _binary(Rounded, a, b, "div", fn=_trunc_divide)
+        return _binary(Rounded, a, b, "div", params={"fn": _trunc_divide})
     raise ConfigError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
 
 
@@ -171,7 +178,7 @@ def _is_float(value) -> bool:
 
 def floor_divide(a: Tensor, b) -> Tensor:
     """a // b, rounded toward minus infinity (Python's and PyTorch's //); gradient 0."""
-    return _binary(Rounded, a, b, "floor_divide", fn=_floor_divide)
+    return _binary(Rounded, a, b, "floor_divide", params={"fn": _floor_divide})
 
 
 def _floor_divide(xp, a, b):
@@ -220,12 +227,12 @@ class Remainder(Function):
 
 def remainder(a: Tensor, b) -> Tensor:
     """a % b with the sign of b (Python's %); a - floor(a / b) * b."""
-    return _binary(Remainder, a, b, "remainder", c_sign=False)
+    return _binary(Remainder, a, b, "remainder", params={"c_sign": False})
 
 
 def fmod(a: Tensor, b) -> Tensor:
     """C's remainder: a - trunc(a / b) * b, with the sign of a."""
-    return _binary(Remainder, a, b, "fmod", c_sign=True)
+    return _binary(Remainder, a, b, "fmod", params={"c_sign": True})
 
 
 def neg(x: Tensor) -> Tensor:
@@ -238,10 +245,11 @@ def neg(x: Tensor) -> Tensor:
 
 def sub(a: Tensor, b, *, alpha=1) -> Tensor:
     """a - alpha * b."""
-    if alpha == 1 and _same_kind(a, b) and type(b) is Tensor and (
-            a.data.dtype in a.backend.float_dtypes):
+    if alpha == 1 and _same_kind(a, b) and a.data.dtype in a.backend.float_dtypes:
+        # NOTE: the common cases written out (they run per op): a float tensor minus a
+        # Python number, or minus a tensor of its dtype and device
         try:
-            return Add.apply(a, Neg.apply(b))
+            return Add.apply(a, -b if type(b) is not Tensor else Neg.apply(b))
         except (ValueError, TypeError) as exc:
             raise reraise("sub", exc, a, b) from None
     if (isinstance(a, Tensor) and a.dtype.name == "bool") or (
@@ -639,11 +647,17 @@ def cos(x: Tensor) -> Tensor:
 
 
 def tanh(x: Tensor) -> Tensor:
-    return Tanh.apply(_float_input(x, "tanh"))
+    # NOTE: the float check inline (this runs per op); _float_input casts the others
+    if x.data.dtype not in x.backend.float_dtypes:
+        x = _float_input(x, "tanh")
+    return Tanh.apply(x)
 
 
 def sigmoid(x: Tensor) -> Tensor:
-    return Sigmoid.apply(_float_input(x, "sigmoid"))
+    # NOTE: the float check inline (this runs per op); _float_input casts the others
+    if x.data.dtype not in x.backend.float_dtypes:
+        x = _float_input(x, "sigmoid")
+    return Sigmoid.apply(x)
 
 
 def relu(x: Tensor) -> Tensor:
@@ -660,12 +674,12 @@ def erf(x: Tensor) -> Tensor:
 
 def maximum(a: Tensor, b) -> Tensor:
     """Elementwise maximum with broadcasting."""
-    return _binary(Maximum, a, b, "maximum", low=False)
+    return _binary(Maximum, a, b, "maximum", params={"low": False})
 
 
 def minimum(a: Tensor, b) -> Tensor:
     """Elementwise minimum with broadcasting."""
-    return _binary(Maximum, a, b, "minimum", low=True)
+    return _binary(Maximum, a, b, "minimum", params={"low": True})
 
 
 def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names

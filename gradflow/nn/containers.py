@@ -8,14 +8,23 @@ from collections.abc import Iterable, Iterator, Mapping
 from gradflow.errors import ArgumentTypeError, IndexingError
 from gradflow.nn.module import Module
 
+_RELU_POOL: tuple = ()  # (nn.ReLU, nn.MaxPool2d), bound on first use (they import this module)
 
-def _pool_after_relu(first: Module, second: Module) -> bool:
-    """Whether `first` is a plain nn.ReLU and `second` a plain nn.MaxPool2d without indices."""
-    from gradflow.nn.conv import MaxPool2d
-    from gradflow.nn.layers import ReLU
 
-    return (type(first) is ReLU and type(second) is MaxPool2d and not second.return_indices
-            and not _has_hooks(first) and not _has_hooks(second))
+def _relu_pool_types() -> tuple:
+    global _RELU_POOL
+    if not _RELU_POOL:
+        from gradflow.nn.conv import MaxPool2d
+        from gradflow.nn.layers import ReLU
+
+        _RELU_POOL = (ReLU, MaxPool2d)
+    return _RELU_POOL
+
+
+def _reorderable(relu: Module, pool) -> bool:
+    """Whether a plain ReLU followed by a plain MaxPool2d may run pool first: no indices
+    asked for, no hook that would see the other shapes."""
+    return not pool.return_indices and not _has_hooks(relu) and not _has_hooks(pool)
 
 
 def _has_hooks(module: Module) -> bool:
@@ -69,10 +78,12 @@ class Sequential(Module):
 
     def forward(self, x):
         modules = tuple(self._modules.values())
+        relu, pool = _relu_pool_types()
         i, count = 0, len(modules)
         while i < count:
             module = modules[i]
-            if i + 1 < count and _pool_after_relu(module, modules[i + 1]):
+            if (type(module) is relu and i + 1 < count and type(modules[i + 1]) is pool
+                    and _reorderable(module, modules[i + 1])):
                 # NOTE: max-pooling commutes with ReLU (a non-decreasing function), so
                 # pooling first gives the same values and gradients, bit for bit, while
                 # ReLU and its backward run over a quarter of the elements (a 2x2 pool).

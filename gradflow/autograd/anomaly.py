@@ -6,7 +6,7 @@ import linecache
 import os
 import sys
 
-from gradflow.autograd.grad_mode import state
+from gradflow.autograd.grad_mode import anomaly_contexts, state
 from gradflow.errors import NonFiniteError
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,10 +26,14 @@ class detect_anomaly:
     def __enter__(self):
         self.previous = state.anomaly
         state.anomaly = self.enabled
+        with anomaly_contexts.lock:
+            anomaly_contexts.users += 1
         return self
 
     def __exit__(self, *exc):
         state.anomaly = self.previous
+        with anomaly_contexts.lock:
+            anomaly_contexts.users -= 1
         return False
 
 

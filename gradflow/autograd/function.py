@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from gradflow.autograd.grad_mode import anomaly_contexts as _anomaly
 from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.errors import DeviceMismatchError
 from gradflow.tensor import Tensor, Version
@@ -144,68 +145,58 @@ class Function(metaclass=_Declared):
         if params:
             for name, value in params.items():  # an undeclared name fails: no slot for it
                 setattr(node, name, value)
-        backend = None
-        record = False
-        arrays = []
-        for arg in args:
-            if isinstance(arg, Tensor):
-                if backend is None:
-                    backend = arg.backend
-                elif arg.backend is not backend:
-                    raise mismatch_error(cls.__name__.lower(), args)
-                arrays.append(arg.data)
-                if arg.requires_grad:
-                    record = True
+        # NOTE: one and two arguments (almost every op) are unpacked without a loop or a
+        # list: this runs once per op, forward and backward.
+        count = len(args)
+        if count == 1 and isinstance(args[0], Tensor):
+            x = args[0]
+            backend = node.backend = x.backend
+            data = node.forward(x.data)
+            record = x.requires_grad
+        elif count == 2:
+            a, b = args
+            if isinstance(a, Tensor):
+                backend = a.backend
+                record = a.requires_grad
+                a = a.data
+                if isinstance(b, Tensor):
+                    if b.backend is not backend:
+                        raise mismatch_error(cls.__name__.lower(), args)
+                    record = record or b.requires_grad
+                    b = b.data
+            elif isinstance(b, Tensor):
+                backend = b.backend
+                record = b.requires_grad
+                b = b.data
             else:
-                arrays.append(arg)
-        node.backend = backend
-        data = node.forward(*arrays)
+                backend = None
+                record = False
+            node.backend = backend
+            data = node.forward(a, b)
+        else:
+            backend = None
+            record = False
+            arrays = []
+            for arg in args:
+                if isinstance(arg, Tensor):
+                    if backend is None:
+                        backend = arg.backend
+                    elif arg.backend is not backend:
+                        raise mismatch_error(cls.__name__.lower(), args)
+                    arrays.append(arg.data)
+                    if arg.requires_grad:
+                        record = True
+                else:
+                    arrays.append(arg)
+            node.backend = backend
+            data = node.forward(*arrays)
         counter = args[0]._memory_version() if cls.is_view else None
         if not (record and _grad_state.enabled):
             out = _wrap(data, backend, False, None, counter)
         else:
-            # NOTE: recording is written out here, not in a method: it runs once per op.
             out = _wrap(data, backend, True, node, counter)
-            node.inputs = args
-            node.hooks = None
-            # NOTE: the creators as they are now (an in-place op may later give an input a
-            # new creator, and this node's gradient belongs to the value it read), and None
-            # where no gradient is needed, so the engine's walks follow input_creators alone.
-            needs = []
-            creators = []
-            for arg in args:
-                if isinstance(arg, Tensor) and arg.requires_grad:
-                    needs.append(True)
-                    creators.append(arg.creator)
-                else:
-                    needs.append(False)
-                    creators.append(None)
-            node.needs_input_grad = needs
-            node.input_creators = creators
-            # NOTE: per argument, (its memory's version counter, value now) when a needed
-            # gradient reads it, else None; None instead of a list when nothing is checked
-            # (the common case: a Python number or no read at all builds nothing)
-            versions: list | None = None
-            read_by = cls._read_by
-            if read_by is not None:
-                for i, (arg, readers) in enumerate(zip(args, read_by)):
-                    if isinstance(arg, Tensor):
-                        for j in readers:
-                            if needs[j]:
-                                if versions is None:
-                                    versions = [None] * min(len(args), len(read_by))
-                                memory = arg._memory_version()
-                                versions[i] = (memory, memory.value)
-                                break
-            node.versions = versions
-            if cls.saves_output:
-                if counter is None:  # NOTE: out._memory_version() written out
-                    counter = out._counter = _new(Version)
-                    counter.value = 0
-                node.out_data = data
-                node.output_counter = counter
-                node.output_version = counter.value
-        if _grad_state.anomaly:
+            _record(cls, node, args, out, data, counter)
+        if _anomaly.users and _grad_state.anomaly:
             from gradflow.autograd.anomaly import check_forward
 
             check_forward(node, out, args)
@@ -225,6 +216,49 @@ class Function(metaclass=_Declared):
         for name in self._all_saved:
             setattr(self, name, None)
 
+
+
+def _record(cls, node: Function, args: tuple, out: Tensor, data, counter: Version | None) -> None:
+    """Make `node` the graph's record of one op (apply, when a gradient is needed)."""
+    node.inputs = args
+    node.hooks = None
+    # NOTE: the creators as they are now (an in-place op may later give an input a new
+    # creator, and this node's gradient belongs to the value it read), and None where no
+    # gradient is needed, so the engine's walks follow input_creators alone.
+    needs = []
+    creators = []
+    for arg in args:
+        if isinstance(arg, Tensor) and arg.requires_grad:
+            needs.append(True)
+            creators.append(arg.creator)
+        else:
+            needs.append(False)
+            creators.append(None)
+    node.needs_input_grad = needs
+    node.input_creators = creators
+    # NOTE: per argument, (its memory's version counter, value now) when a needed gradient
+    # reads it, else None; None instead of a list when nothing is checked (the common case:
+    # a Python number or no read at all builds nothing)
+    versions: list | None = None
+    read_by = cls._read_by
+    if read_by is not None:
+        for i, (arg, readers) in enumerate(zip(args, read_by)):
+            if isinstance(arg, Tensor):
+                for j in readers:
+                    if needs[j]:
+                        if versions is None:
+                            versions = [None] * min(len(args), len(read_by))
+                        memory = arg._memory_version()
+                        versions[i] = (memory, memory.value)
+                        break
+    node.versions = versions
+    if cls.saves_output:
+        if counter is None:  # NOTE: out._memory_version() written out
+            counter = out._counter = _new(Version)
+            counter.value = 0
+        node.out_data = data
+        node.output_counter = counter
+        node.output_version = counter.value
 
 def mismatch_error(op: str, args) -> DeviceMismatchError:
     devices = []

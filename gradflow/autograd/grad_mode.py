@@ -18,6 +18,14 @@ class _State(threading.local):
 state = _State()
 
 
+class anomaly_contexts:  # noqa: N801 - read like a module-level value
+    """How many detect_anomaly() contexts are open, in any thread. Every op reads this class
+    attribute (cheap) and reads the thread-local `state.anomaly` only when it is not 0."""
+
+    users = 0
+    lock = threading.Lock()
+
+
 def is_grad_enabled() -> bool:
     """Whether ops record the graph on this thread."""
     return state.enabled

@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--base", default=DEFAULT_BASE, help="git revision to compare against")
     parser.add_argument("--blocks", type=int, default=9, help="timed blocks per contender")
     parser.add_argument("--quick", action="store_true", help="3 short blocks (a smoke run)")
+    parser.add_argument("--only", choices=("chain", "mlp"), help="run one workload")
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results")
     args = parser.parse_args(argv)
 
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results: dict[str, Any] = {}
         for workload, factory, per in (("chain", chain_factory, CHAIN_OPS),
                                        ("mlp", mlp_factory, 1)):
+            if args.only and workload != args.only:
+                continue
             contenders = [
                 Contender(f"{workload} base", lambda f=factory: f(base), ops_per_step=per),
                 Contender(f"{workload} current", lambda f=factory: f(current), ops_per_step=per),

@@ -9,9 +9,11 @@ from gradflow.autograd.function import Function, mismatch_error
 from gradflow.errors import ConfigError, ShapeError
 from gradflow.ops._util import as_tensor_like, broadcast_shapes, normalize_dim, promote
 from gradflow.ops.elementwise import abs as absolute
-from gradflow.ops.reduce import _dims, amax, amin, norm
+from gradflow.ops.reduce import Sum, _dims, amax, amin, norm
 from gradflow.ops.reduce import sum as total
 from gradflow.ops.shape import (
+    Permute,
+    Reshape,
     broadcast_to,
     getitem,
     permute,
@@ -72,16 +74,19 @@ class Linear(Function):
         return out + bias
 
     def backward(self, grad):
-
+        # NOTE: the op classes themselves, not the checked public functions: shapes and
+        # dtypes are known good here, and this runs for every layer of every step.
         x, weight, bias = self.inputs
         needs = self.needs_input_grad
-        grad_x = matmul(grad, weight) if needs[0] else None
+        grad_x = MatMul.apply(grad, weight) if needs[0] else None
         grad_w = grad_b = None
         if needs[1]:
-            rows = reshape(grad, (-1, weight.shape[0]))
-            grad_w = matmul(transpose(rows, 0, 1), reshape(x, (-1, weight.shape[1])))
+            rows = grad if grad.ndim == 2 else Reshape.apply(grad, shape=(-1, weight.shape[0]))
+            xs = x if x.ndim == 2 else Reshape.apply(x, shape=(-1, weight.shape[1]))
+            grad_w = MatMul.apply(Permute.apply(rows, dims=(1, 0)), xs)
         if needs[2]:
-            grad_b = total(grad, tuple(range(grad.ndim - 1))) if grad.ndim > 1 else grad
+            grad_b = (Sum.apply(grad, dims=tuple(range(grad.ndim - 1)), keepdim=False)
+                      if grad.ndim > 1 else grad)
         return grad_x, grad_w, grad_b
 
 

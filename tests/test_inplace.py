@@ -565,3 +565,42 @@ def test_an_op_that_reads_its_input_and_saves_its_output_sees_its_output_changed
         top.mul_(2.0)
     with pytest.raises(GraphError):
         top.sum().backward()
+
+
+# -- 0-d results are arrays: writable in place, and their views alias them ----------------------
+
+ZERO_D = {
+    "sum": lambda x: x.sum(),
+    "mean": lambda x: x.mean(),
+    "max": lambda x: x.max(),
+    "prod": lambda x: x.prod(),
+    "norm": lambda x: x.norm(),
+    "index": lambda x: x[1],
+    "dot": lambda x: gf.dot(x, x),
+    "op on 0-d": lambda x: x.sum() * 2.0,
+    "0-d leaf": lambda x: gf.tensor(3.0, device=x.device),
+}
+
+
+@pytest.mark.parametrize("make", ZERO_D.values(), ids=ZERO_D.keys())
+def test_a_0d_result_changes_in_place_and_through_its_views(device, make):
+    # NumPy gives scalars (np.float32) for these, which cannot be written or viewed; once
+    # wrapped they were refused by add_ (TypeError), and a view of one was a copy, so a write
+    # through the view silently missed it.
+    x = gf.tensor([1.0, 2.0, 3.0], device=device)
+    s = make(x)
+    before = float(s)
+    s.add_(1.0)
+    assert float(s) == pytest.approx(before + 1.0, rel=1e-6)
+    view = s.reshape(1)
+    view.mul_(2.0)
+    assert float(s) == pytest.approx((before + 1.0) * 2.0, rel=1e-6)
+    s.detach().zero_()
+    assert float(s) == 0.0 and view.tolist() == [0.0]
+
+
+def test_a_0d_gradient_is_a_writable_array(device):
+    a = gf.tensor(2.0, device=device, requires_grad=True)
+    (a * 3.0).backward()
+    a.grad.add_(1.0)
+    assert float(a.grad) == 4.0

@@ -25,6 +25,9 @@ class ArrayBackend:
     """
 
     inplace = True  # arrays accept in-place updates (x[...] = v, x += v)
+    # What the namespace returns for some 0-d results instead of an array (NumPy's scalars:
+    # np.sum of a vector, any op on a 0-d array); Tensor._wrap makes them 0-d arrays.
+    scalar_types: tuple[type, ...] = ()
 
     def __init__(self, name: str, xp, device):
         self.name = name

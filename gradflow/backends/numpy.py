@@ -63,6 +63,8 @@ def bfloat16_dtype():
 
 
 class NumpyBackend(Backend):
+    scalar_types = (np.generic,)
+
     def __init__(self):
         super().__init__("cpu", xp_numpy, "cpu")
         bfloat16 = bfloat16_dtype()

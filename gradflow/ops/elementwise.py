@@ -30,6 +30,15 @@ class Add(Function):
         return (grad if needs[0] else None), (grad if needs[1] else None)
 
 
+class Sub(Function):
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, grad):
+        needs = self.needs_input_grad
+        return (grad if needs[0] else None), (Neg.apply(grad) if needs[1] else None)
+
+
 class Mul(Function):
     grad_reads = ((1,), (0,))  # a's gradient reads b, b's reads a
 
@@ -249,29 +258,28 @@ def sub(a: Tensor, b, *, alpha=1) -> Tensor:
         # NOTE: the common cases written out (they run per op): a float tensor minus a
         # Python number, or minus a tensor of its dtype and device
         try:
-            return Add.apply(a, -b if type(b) is not Tensor else Neg.apply(b))
+            return Sub.apply(a, b)
         except (ValueError, TypeError) as exc:
             raise reraise("sub", exc, a, b) from None
-    if (isinstance(a, Tensor) and a.dtype.name == "bool") or (
-            isinstance(b, Tensor) and b.dtype.name == "bool"):
-        raise DTypeError("sub: subtracting bool tensors is not defined; use ^ or "
-                         "gf.logical_xor instead")
+    _refuse_bool(a, b, "sub")
     if alpha != 1:
         b = mul(b, alpha) if isinstance(b, Tensor) else b * alpha
-    if is_scalar(b):
-        return add(a, -b if not isinstance(b, bool) else -int(b))
-    if not isinstance(b, Tensor):
-        b = as_tensor_like(b, a)
-    a, b = _operands(a, b, "sub")
-    return add(a, neg(b))
+    return _binary(Sub, a, b, "sub")
 
 
 def rsub(a: Tensor, b) -> Tensor:
     """b - a for a scalar or array b."""
     if not isinstance(b, Tensor) and not is_scalar(b):
         b = as_tensor_like(b, a)
-    a, b = _operands(a, b, "rsub")
-    return add(neg(a), b)
+    _refuse_bool(a, b, "rsub")
+    return _binary(Sub, b, a, "rsub")
+
+
+def _refuse_bool(a, b, op: str) -> None:
+    if (isinstance(a, Tensor) and a.dtype.name == "bool") or (
+            isinstance(b, Tensor) and b.dtype.name == "bool"):
+        raise DTypeError(f"{op}: subtracting bool tensors is not defined; use ^ or "
+                         "gf.logical_xor instead")
 
 
 def rdiv(a: Tensor, b) -> Tensor:

@@ -20,10 +20,13 @@ from gradflow.ops.shape import (
     reshape,
     squeeze,
     stack,
-    transpose,
     unsqueeze,
 )
 from gradflow.tensor import Tensor
+
+
+def _swap_last_two(ndim: int) -> tuple[int, ...]:
+    return (*range(ndim - 2), ndim - 1, ndim - 2)
 
 
 class MatMul(Function):
@@ -45,13 +48,14 @@ class MatMul(Function):
             g2 = unsqueeze(g2, -2)
         if b.ndim == 1:
             g2 = unsqueeze(g2, -1)
+        # NOTE: the op classes, not the checked public functions: shapes are known good
         grad_a = grad_b = None
         if needs[0]:
-            grad_a = matmul(g2, transpose(b2, -1, -2))
+            grad_a = MatMul.apply(g2, Permute.apply(b2, dims=_swap_last_two(b2.ndim)))
             if a.ndim == 1:
                 grad_a = reshape(grad_a, (*grad_a.shape[:-2], grad_a.shape[-1]))
         if needs[1]:
-            grad_b = matmul(transpose(a2, -1, -2), g2)
+            grad_b = MatMul.apply(Permute.apply(a2, dims=_swap_last_two(a2.ndim)), g2)
             if b.ndim == 1:
                 grad_b = reshape(grad_b, grad_b.shape[:-1])
         return grad_a, grad_b  # the engine sums broadcast batch dimensions away

@@ -74,19 +74,24 @@ class SoftmaxCrossEntropy(Function):
             probs = softmax(self.inputs[0], 1)
         else:
             probs = const(self.probs)
+        # NOTE: the constant factors (row weights, smoothing, the mean's denominator) are
+        # multiplied on arrays first, so the gradient costs three ops, not five
+        smoothing = self.label_smoothing
+        scale = self.row_weight * (1.0 - smoothing)
         if self.reduction == "none":
             per_row = reshape(grad, (-1, 1))
-        elif self.reduction == "sum":
-            per_row = grad
         else:
-            per_row = grad / const(self.denominator)
-        smoothing = self.label_smoothing
-        rows_grad = (probs - const(self.onehot)) * const(
-            (self.row_weight * (1.0 - smoothing))[:, None])
+            per_row = grad
+            if self.reduction == "mean":
+                scale = scale / self.denominator
+        rows_grad = (probs - const(self.onehot)) * const(scale[:, None])
         if smoothing > 0.0:
             classes = self.onehot.shape[1]
             weight = self.weight
-            coef = const((self.mask * (smoothing / classes))[:, None])
+            coef = self.mask * (smoothing / classes)
+            if self.reduction == "mean":
+                coef = coef / self.denominator
+            coef = const(coef[:, None])
             if weight is None:
                 rows_grad = rows_grad + (probs * float(classes) - 1.0) * coef
             else:

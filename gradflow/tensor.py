@@ -65,10 +65,9 @@ class Tensor(TensorMethods):
                 when first needed).
             cls: a subclass to construct (Parameter), Tensor by default.
         """
-        if backend is not None and isinstance(data, backend.scalar_types):
-            # NOTE: NumPy returns a scalar, not a 0-d array, for a reduction to 0-d and for
-            # any op on a 0-d array; a scalar cannot be written in place or viewed.
-            data = backend.xp.asarray(data)
+        if backend is not None and type(data) is not backend.array_type and isinstance(
+                data, backend.scalar_types):  # NOTE: the type first: one test per op
+            data = backend.xp.asarray(data)  # NumPy's scalar for a 0-d result: a 0-d array
         t = _new(Tensor if cls is None else cls)
         t.data = data
         t.backend = backend

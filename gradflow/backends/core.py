@@ -25,9 +25,6 @@ class ArrayBackend:
     """
 
     inplace = True  # arrays accept in-place updates (x[...] = v, x += v)
-    # What the namespace returns for some 0-d results instead of an array (NumPy's scalars:
-    # np.sum of a vector, any op on a 0-d array); Tensor._wrap makes them 0-d arrays.
-    scalar_types: tuple[type, ...] = ()
 
     def __init__(self, name: str, xp, device):
         self.name = name
@@ -50,6 +47,11 @@ class ArrayBackend:
             xp_dtype for xp_dtype, dtype in self.from_xp.items() if dtype.is_floating_point
         )
         self.workspace = Workspace(xp, device)
+        # NOTE: the namespace's array type, and what it gives instead of an array for some
+        # 0-d results (NumPy's scalars: a reduction to 0-d, any op on a 0-d array), which
+        # Tensor._wrap makes 0-d arrays (a scalar cannot be written in place or viewed)
+        self.array_type = type(xp.zeros((1,), device=device))
+        self.scalar_types: tuple[type, ...] = ()
         self.index_dtype = self.to_xp.get(_dt.int64, xp.int32 if hasattr(xp, "int32") else None)
 
     def __repr__(self) -> str:

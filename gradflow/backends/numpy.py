@@ -63,8 +63,6 @@ def bfloat16_dtype():
 
 
 class NumpyBackend(Backend):
-    scalar_types = (np.generic,)
-
     def __init__(self):
         super().__init__("cpu", xp_numpy, "cpu")
         bfloat16 = bfloat16_dtype()
@@ -73,6 +71,7 @@ class NumpyBackend(Backend):
             self.from_xp[bfloat16] = _dt.bfloat16
             self.float_dtypes = self.float_dtypes | {bfloat16}
         self.workspace = ReusingWorkspace(self.xp, self.device, np)
+        self.scalar_types = (np.generic,)
         # NOTE: the numba loops of fused.py where they apply (GRADFLOW_NUMBA=0 or no numba:
         # never); the NumPy kernels below are their fallback and their test reference.
         self.fused = fused.wanted()

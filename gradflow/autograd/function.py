@@ -21,6 +21,7 @@ Declarations (class attributes; each becomes a slot of the node, nothing else ca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from gradflow.autograd.grad_mode import anomaly_contexts as _anomaly
@@ -96,7 +97,7 @@ class Function(metaclass=_Declared):
     # released (`freed`); backward runs only before that, so they type as Any.
     backend: Any
     inputs: Any
-    needs_input_grad: list[bool]
+    needs_input_grad: Sequence[bool]
     input_creators: Any
     versions: list | None
     out_data: Any
@@ -145,62 +146,78 @@ class Function(metaclass=_Declared):
         if params:
             for name, value in params.items():  # an undeclared name fails: no slot for it
                 setattr(node, name, value)
-        # NOTE: one and two arguments (almost every op) are unpacked without a loop or a
-        # list: this runs once per op, forward and backward.
+        # NOTE: one and two arguments (almost every op) are unpacked and recorded without
+        # loops or lists: this runs once per op, forward and backward; other counts and
+        # constant-only calls take the general path (_record).
         count = len(args)
         if count == 1 and isinstance(args[0], Tensor):
             x = args[0]
             backend = node.backend = x.backend
             data = node.forward(x.data)
-            record = x.requires_grad
-        elif count == 2:
-            a, b = args
-            if isinstance(a, Tensor):
-                backend = a.backend
-                record = a.requires_grad
-                a = a.data
-                if isinstance(b, Tensor):
-                    if b.backend is not backend:
-                        raise mismatch_error(cls.__name__.lower(), args)
-                    record = record or b.requires_grad
-                    b = b.data
-            elif isinstance(b, Tensor):
-                backend = b.backend
-                record = b.requires_grad
-                b = b.data
-            else:
-                backend = None
-                record = False
-            node.backend = backend
-            data = node.forward(a, b)
-        else:
-            backend = None
-            record = False
-            arrays = []
-            for arg in args:
-                if isinstance(arg, Tensor):
-                    if backend is None:
-                        backend = arg.backend
-                    elif arg.backend is not backend:
-                        raise mismatch_error(cls.__name__.lower(), args)
-                    arrays.append(arg.data)
-                    if arg.requires_grad:
-                        record = True
-                else:
-                    arrays.append(arg)
-            node.backend = backend
-            data = node.forward(*arrays)
-        counter = args[0]._memory_version() if cls.is_view else None
-        if not (record and _grad_state.enabled):
-            out = _wrap(data, backend, False, None, counter)
-        else:
+            counter = x._memory_version() if cls.is_view else None
+            if not (x.requires_grad and _grad_state.enabled):
+                return _checked(node, _wrap(data, backend, False, None, counter), args)
             out = _wrap(data, backend, True, node, counter)
-            _record(cls, node, args, out, data, counter)
-        if _anomaly.users and _grad_state.anomaly:
-            from gradflow.autograd.anomaly import check_forward
-
-            check_forward(node, out, args)
-        return out
+            node.inputs = args
+            node.hooks = None
+            node.needs_input_grad = _NEEDED[1]
+            node.input_creators = (x.creator,)
+            read_by = cls._read_by
+            if read_by and read_by[0]:  # its own gradient reads it (Exp, Abs)
+                memory = x._memory_version()
+                node.versions = [(memory, memory.value)]
+            else:
+                node.versions = None
+        elif count == 2 and isinstance(args[0], Tensor):
+            x, y = args
+            backend = x.backend
+            needs_x = x.requires_grad
+            tensor_y = isinstance(y, Tensor)
+            if tensor_y:
+                if y.backend is not backend:
+                    raise mismatch_error(cls.__name__.lower(), args)
+                needs_y = y.requires_grad
+                node.backend = backend
+                data = node.forward(x.data, y.data)
+            else:
+                needs_y = False
+                node.backend = backend
+                data = node.forward(x.data, y)
+            counter = x._memory_version() if cls.is_view else None
+            if not ((needs_x or needs_y) and _grad_state.enabled):
+                return _checked(node, _wrap(data, backend, False, None, counter), args)
+            out = _wrap(data, backend, True, node, counter)
+            node.inputs = args
+            node.hooks = None
+            node.needs_input_grad = _NEEDED[needs_x, needs_y]
+            node.input_creators = (x.creator if needs_x else None,
+                                   y.creator if needs_y else None)
+            versions = None
+            read_by = cls._read_by
+            if read_by is not None:
+                # NOTE: a tensor input is checked when a needed gradient reads it, whether
+                # or not it requires grad itself (Mul: y when x's gradient is needed)
+                for i, readers in enumerate(read_by):
+                    if i == 2 or (i == 1 and not tensor_y):
+                        break
+                    for j in readers:
+                        if needs_x if j == 0 else (j == 1 and needs_y):
+                            if versions is None:
+                                versions = [None, None]
+                            memory = (x if i == 0 else y)._memory_version()
+                            versions[i] = (memory, memory.value)
+                            break
+            node.versions = versions
+        else:
+            return _apply_general(cls, node, args)
+        if cls.saves_output:
+            if counter is None:  # NOTE: out._memory_version() written out
+                counter = out._counter = _new(Version)
+                counter.value = 0
+            node.out_data = data
+            node.output_counter = counter
+            node.output_version = counter.value
+        return _checked(node, out, args)
 
     @property
     def freed(self) -> bool:
@@ -218,8 +235,42 @@ class Function(metaclass=_Declared):
 
 
 
-def _record(cls, node: Function, args: tuple, out: Tensor, data, counter: Version | None) -> None:
-    """Make `node` the graph's record of one op (apply, when a gradient is needed)."""
+# needs_input_grad of a recorded one- or two-argument op, shared (tuples: never changed)
+_NEEDED = {1: (True,), (True, True): (True, True), (True, False): (True, False),
+           (False, True): (False, True)}
+
+
+def _checked(node: Function, out: Tensor, args: tuple) -> Tensor:
+    """`out`, after anomaly mode's check when a detect_anomaly() context is open."""
+    if _anomaly.users and _grad_state.anomaly:
+        from gradflow.autograd.anomaly import check_forward
+
+        check_forward(node, out, args)
+    return out
+
+
+def _apply_general(cls, node: Function, args: tuple) -> Tensor:
+    """Function.apply for any number of arguments, Tensors anywhere among them."""
+    backend = None
+    record = False
+    arrays = []
+    for arg in args:
+        if isinstance(arg, Tensor):
+            if backend is None:
+                backend = arg.backend
+            elif arg.backend is not backend:
+                raise mismatch_error(cls.__name__.lower(), args)
+            arrays.append(arg.data)
+            if arg.requires_grad:
+                record = True
+        else:
+            arrays.append(arg)
+    node.backend = backend
+    data = node.forward(*arrays)
+    counter = args[0]._memory_version() if cls.is_view else None
+    if not (record and _grad_state.enabled):
+        return _checked(node, _wrap(data, backend, False, None, counter), args)
+    out = _wrap(data, backend, True, node, counter)
     node.inputs = args
     node.hooks = None
     # NOTE: the creators as they are now (an in-place op may later give an input a new
@@ -259,6 +310,8 @@ def _record(cls, node: Function, args: tuple, out: Tensor, data, counter: Versio
         node.out_data = data
         node.output_counter = counter
         node.output_version = counter.value
+    return _checked(node, out, args)
+
 
 def mismatch_error(op: str, args) -> DeviceMismatchError:
     devices = []

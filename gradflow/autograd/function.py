@@ -148,26 +148,28 @@ class Function(metaclass=_Declared):
                 setattr(node, name, value)
         # NOTE: one and two arguments (almost every op) are unpacked and recorded without
         # loops or lists: this runs once per op, forward and backward; other counts and
-        # constant-only calls take the general path (_record).
+        # a first argument that is not a Tensor take the general path (_apply_general).
         count = len(args)
         if count == 1 and isinstance(args[0], Tensor):
             x = args[0]
             backend = node.backend = x.backend
             data = node.forward(x.data)
             counter = x._memory_version() if cls.is_view else None
-            if not (x.requires_grad and _grad_state.enabled):
-                return _checked(node, _wrap(data, backend, False, None, counter), args)
-            out = _wrap(data, backend, True, node, counter)
-            node.inputs = args
-            node.hooks = None
-            node.needs_input_grad = _NEEDED[1]
-            node.input_creators = (x.creator,)
-            read_by = cls._read_by
-            if read_by and read_by[0]:  # its own gradient reads it (Exp, Abs)
-                memory = x._memory_version()
-                node.versions = [(memory, memory.value)]
+            recorded = x.requires_grad and _grad_state.enabled
+            if not recorded:
+                out = _wrap(data, backend, False, None, counter)
             else:
-                node.versions = None
+                out = _wrap(data, backend, True, node, counter)
+                node.inputs = args
+                node.hooks = None
+                node.needs_input_grad = _NEEDED[1]
+                node.input_creators = (x.creator,)
+                read_by = cls._read_by
+                if read_by and read_by[0]:  # its own gradient reads it (Exp, Abs)
+                    memory = x._memory_version()
+                    node.versions = [(memory, memory.value)]
+                else:
+                    node.versions = None
         elif count == 2 and isinstance(args[0], Tensor):
             x, y = args
             backend = x.backend
@@ -184,40 +186,44 @@ class Function(metaclass=_Declared):
                 node.backend = backend
                 data = node.forward(x.data, y)
             counter = x._memory_version() if cls.is_view else None
-            if not ((needs_x or needs_y) and _grad_state.enabled):
-                return _checked(node, _wrap(data, backend, False, None, counter), args)
-            out = _wrap(data, backend, True, node, counter)
-            node.inputs = args
-            node.hooks = None
-            node.needs_input_grad = _NEEDED[needs_x, needs_y]
-            node.input_creators = (x.creator if needs_x else None,
-                                   y.creator if needs_y else None)
-            versions = None
-            read_by = cls._read_by
-            if read_by is not None:
-                # NOTE: a tensor input is checked when a needed gradient reads it, whether
-                # or not it requires grad itself (Mul: y when x's gradient is needed)
-                for i, readers in enumerate(read_by):
-                    if i == 2 or (i == 1 and not tensor_y):
-                        break
-                    for j in readers:
-                        if needs_x if j == 0 else (j == 1 and needs_y):
-                            if versions is None:
-                                versions = [None, None]
-                            memory = (x if i == 0 else y)._memory_version()
-                            versions[i] = (memory, memory.value)
+            recorded = (needs_x or needs_y) and _grad_state.enabled
+            if not recorded:
+                out = _wrap(data, backend, False, None, counter)
+            else:
+                out = _wrap(data, backend, True, node, counter)
+                node.inputs = args
+                node.hooks = None
+                node.needs_input_grad = _NEEDED[needs_x, needs_y]
+                node.input_creators = (x.creator if needs_x else None,
+                                       y.creator if needs_y else None)
+                versions = None
+                read_by = cls._read_by
+                if read_by is not None:
+                    # NOTE: a tensor input is checked when a needed gradient reads it, whether
+                    # or not it requires grad itself (Mul: y when x's gradient is needed)
+                    for i, readers in enumerate(read_by):
+                        if i == 2 or (i == 1 and not tensor_y):
                             break
-            node.versions = versions
+                        for j in readers:
+                            if needs_x if j == 0 else (j == 1 and needs_y):
+                                if versions is None:
+                                    versions = [None, None]
+                                memory = (x if i == 0 else y)._memory_version()
+                                versions[i] = (memory, memory.value)
+                                break
+                node.versions = versions
         else:
             return _apply_general(cls, node, args)
-        if cls.saves_output:
+        if recorded and cls.saves_output:
             if counter is None:  # NOTE: out._memory_version() written out
                 counter = out._counter = _new(Version)
                 counter.value = 0
             node.out_data = data
             node.output_counter = counter
             node.output_version = counter.value
-        return _checked(node, out, args)
+        if _anomaly.users and _grad_state.anomaly:
+            _check_forward(node, out, args)
+        return out
 
     @property
     def freed(self) -> bool:
@@ -240,12 +246,16 @@ _NEEDED = {1: (True,), (True, True): (True, True), (True, False): (True, False),
            (False, True): (False, True)}
 
 
-def _checked(node: Function, out: Tensor, args: tuple) -> Tensor:
-    """`out`, after anomaly mode's check when a detect_anomaly() context is open."""
-    if _anomaly.users and _grad_state.anomaly:
-        from gradflow.autograd.anomaly import check_forward
+def _check_forward(node: Function, out: Tensor, args: tuple) -> None:
+    """Anomaly mode's check of an op's output (a detect_anomaly() context is open)."""
+    from gradflow.autograd.anomaly import check_forward
 
-        check_forward(node, out, args)
+    check_forward(node, out, args)
+
+
+def _checked(node: Function, out: Tensor, args: tuple) -> Tensor:
+    if _anomaly.users and _grad_state.anomaly:
+        _check_forward(node, out, args)
     return out
 
 

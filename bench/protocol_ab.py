@@ -70,7 +70,10 @@ def import_base(commit: str, into: Path) -> types.ModuleType:
             if target.suffix == ".py":
                 data = _NAME.sub(BASE_PACKAGE, data.decode()).encode()
             target.write_bytes(data)
+    for name in [n for n in sys.modules if n.split(".")[0] == BASE_PACKAGE]:
+        del sys.modules[name]  # an earlier base (another commit) in this process
     sys.path.insert(0, str(into))
+    importlib.invalidate_caches()
     module = importlib.import_module(BASE_PACKAGE)
     assert Path(module.__file__ or "").is_relative_to(into), module.__file__
     return module

@@ -19,10 +19,7 @@ class Version:
     (views, detach(), views made under no_grad). An in-place change bumps it; a node that
     saved a value records (counter, value) and refuses to backward once they differ."""
 
-    __slots__ = ("value",)
-
-    def __init__(self, value: int = 0):
-        self.value = value
+    __slots__ = ("value",)  # set right after Version() (no __init__: made once per op)
 
 
 class Tensor(TensorMethods):
@@ -82,8 +79,7 @@ class Tensor(TensorMethods):
         """The version counter of this tensor's memory, created on first need."""
         counter = self._counter
         if counter is None:
-            # NOTE: Version() written out: this runs for every saved tensor.
-            counter = self._counter = _new(Version)
+            counter = self._counter = Version()
             counter.value = 0
         return counter
 

@@ -269,3 +269,62 @@ def test_function_protocol_holds_only_what_an_op_declares():
     assert x.grad.tolist() == [3.0, 3.0]
     with pytest.raises(AttributeError, match="factr"):
         Scale.apply(x, factr=3.0)  # a misspelt parameter has no slot
+    with pytest.raises(TypeError, match="__init__"):
+        class WithInit(gf.autograd.Function):  # noqa: F841
+            def __init__(self):
+                self.ready = True
+
+
+class _ReadsAll(gf.autograd.Function):
+    """sum of its inputs' product; every input's gradient reads every other input."""
+
+    grad_reads = ((1, 2), (0, 2), (0, 1))
+
+    def forward(self, *arrays):
+        out = arrays[0]
+        for a in arrays[1:]:
+            out = out * a
+        return out
+
+    def backward(self, grad):
+        inputs = self.inputs
+        grads = []
+        for i in range(len(inputs)):
+            g = grad
+            for j, other in enumerate(inputs):
+                if j != i:
+                    g = g * other
+            grads.append(g if self.needs_input_grad[i] else None)
+        return tuple(grads)
+
+
+@pytest.mark.parametrize("arity", [1, 2, 3])
+@pytest.mark.parametrize("wants", ["first", "last", "all"])
+def test_apply_checks_every_input_a_needed_gradient_reads_whatever_the_arity(arity, wants):
+    # apply unpacks one and two arguments by hand and loops over more: each path must
+    # version-check the inputs a needed gradient reads, requiring grad or not.
+    for changed in range(arity):
+        inputs = [gf.full((2,), float(i + 2)) for i in range(arity)]
+        needed = {"first": [0], "last": [arity - 1], "all": list(range(arity))}[wants]
+        for i in needed:
+            inputs[i].requires_grad = True
+        out = _ReadsAll.apply(*inputs).sum()
+        read = arity > 1 and any(i != changed for i in needed)
+        with gf.no_grad():
+            inputs[changed].add_(1.0)
+        if read:
+            with pytest.raises(GraphError, match="modified in place"):
+                out.backward()
+        else:
+            out.backward()  # no needed gradient reads the changed input
+
+
+def test_apply_with_a_constant_first_argument_records_the_tensor_second():
+    x = gf.full((3,), 2.0, requires_grad=True)
+    (5.0 - x).sum().backward()  # rsub: Sub.apply(5.0, x), the general path
+    assert x.grad.tolist() == [-1.0, -1.0, -1.0]
+    y = gf.full((3,), 2.0, requires_grad=True)
+    out = _ReadsAll.apply(3.0, y).sum()
+    assert out.item() == 18.0
+    out.backward()
+    assert y.grad.tolist() == [3.0, 3.0, 3.0]

@@ -17,6 +17,8 @@ Declarations (class attributes; each becomes a slot of the node, nothing else ca
     is_view: the output aliases input 0 (reshape, permute, basic getitem); it shares input
         0's version counter, and the op writes `unview` so that an in-place change of the
         output while recording is written through to its base.
+
+A subclass defines no __init__ (refused): apply makes the node and sets its params.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from gradflow.autograd.grad_mode import state as _grad_state
 from gradflow.errors import DeviceMismatchError
 from gradflow.tensor import Tensor, Version
 
-_new = object.__new__
 _wrap = Tensor._wrap  # NOTE: a global, not an attribute of Tensor: looked up once per op
 
 
@@ -37,6 +38,9 @@ class _Declared(type):
     """Gives each Function subclass slots for exactly what it declares (params and saved)."""
 
     def __new__(mcls, name, bases, namespace):
+        if "__init__" in namespace:
+            raise TypeError(f"{name}.__init__: a Function's node is made by apply, which sets "
+                            "its declared params; declare them in `params` instead")
         for old in ("saves_inputs", "reads_for"):
             if old in namespace:  # the first protocol's names: they would check nothing now
                 raise TypeError(
@@ -142,7 +146,7 @@ class Function(metaclass=_Declared):
         When grad mode is off or no argument requires grad, only the forward runs: backward
         rules call ops directly and stay cheap when no graph of the gradient is built.
         """
-        node = _new(cls)
+        node = cls()  # NOTE: no __init__ (refused by _Declared): the cheapest construction
         if params:
             for name, value in params.items():  # an undeclared name fails: no slot for it
                 setattr(node, name, value)
@@ -165,7 +169,7 @@ class Function(metaclass=_Declared):
                 node.needs_input_grad = _NEEDED[1]
                 node.input_creators = (x.creator,)
                 read_by = cls._read_by
-                if read_by and read_by[0]:  # its own gradient reads it (Exp, Abs)
+                if read_by and 0 in read_by[0]:  # its own gradient reads it (Exp, Abs)
                     memory = x._memory_version()
                     node.versions = [(memory, memory.value)]
                 else:
@@ -216,7 +220,7 @@ class Function(metaclass=_Declared):
             return _apply_general(cls, node, args)
         if recorded and cls.saves_output:
             if counter is None:  # NOTE: out._memory_version() written out
-                counter = out._counter = _new(Version)
+                counter = out._counter = Version()
                 counter.value = 0
             node.out_data = data
             node.output_counter = counter
@@ -306,7 +310,7 @@ def _apply_general(cls, node: Function, args: tuple) -> Tensor:
         for i, (arg, readers) in enumerate(zip(args, read_by)):
             if isinstance(arg, Tensor):
                 for j in readers:
-                    if needs[j]:
+                    if j < len(needs) and needs[j]:  # declared for more inputs than given
                         if versions is None:
                             versions = [None] * min(len(args), len(read_by))
                         memory = arg._memory_version()
@@ -315,7 +319,7 @@ def _apply_general(cls, node: Function, args: tuple) -> Tensor:
     node.versions = versions
     if cls.saves_output:
         if counter is None:  # NOTE: out._memory_version() written out
-            counter = out._counter = _new(Version)
+            counter = out._counter = Version()
             counter.value = 0
         node.out_data = data
         node.output_counter = counter

@@ -14,7 +14,7 @@ import gradflow as gf
 from gradflow import nn
 from gradflow.backends import get_backend
 from gradflow.errors import ConfigError, ShapeError
-from gradflow.testing import assert_close
+from gradflow.testing import assert_close, gradcheck, gradgradcheck
 
 torch = pytest.importorskip("torch")
 tnn = torch.nn
@@ -296,6 +296,30 @@ def test_encoder_inference_matches_torch_fast_path():
     ours.train()  # dropout 0.1 in training: the output changes, eval's does not
     gf.manual_seed(0)
     assert not np.allclose(ours(gf.tensor(src)).numpy(), out.numpy())
+
+
+def test_second_derivatives_through_attention_and_decoder_layer(float64_device):
+    """Built from differentiable ops: gradients of gradients check against finite
+    differences (bias_k, the zero position and the padded masks included)."""
+    gf.manual_seed(0)
+    mha = nn.MultiheadAttention(4, 2, add_bias_kv=True, add_zero_attn=True)
+    layer = nn.TransformerDecoderLayer(4, 2, 8, dropout=0.0, activation="gelu")
+    mha.to(float64_device).double()
+    layer.to(float64_device).double()
+    query = gf.tensor(normal(3, 2, 4), device=float64_device, requires_grad=True)
+    memory = gf.tensor(normal(2, 2, 4), device=float64_device, requires_grad=True)
+    padding = gf.tensor(np.array([[False, True], [False, False]]), device=float64_device)
+    causal = nn.Transformer.generate_square_subsequent_mask(3, device=float64_device,
+                                                            dtype=gf.float64)
+
+    def attention(q, kv):
+        return mha(q, kv, kv, key_padding_mask=padding)[0]
+
+    def decoder(q, m):
+        return layer(q, m, tgt_mask=causal, memory_key_padding_mask=padding)
+
+    for fn in (attention, decoder):
+        assert gradcheck(fn, (query, memory)) and gradgradcheck(fn, (query, memory))
 
 
 def test_generate_square_subsequent_mask_matches_torch(device):

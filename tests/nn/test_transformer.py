@@ -298,6 +298,17 @@ def test_encoder_inference_matches_torch_fast_path():
     assert not np.allclose(ours(gf.tensor(src)).numpy(), out.numpy())
 
 
+def test_is_causal_without_a_mask_applies_the_causal_mask(device):
+    """PyTorch asks for the mask with the hint; gradflow builds it: the same result."""
+    layer = nn.TransformerDecoderLayer(D, HEADS, FF, dropout=0.0).to(device)
+    tgt, memory = (gf.tensor(normal(*shape).astype(np.float32), device=device)
+                   for shape in ((4, N, D), (5, N, D)))
+    causal = nn.Transformer.generate_square_subsequent_mask(4, device=device)
+    assert_close(layer(tgt, memory, tgt_is_causal=True),
+                 layer(tgt, memory, tgt_mask=causal, tgt_is_causal=True))
+    assert not np.allclose(layer(tgt, memory).numpy(), layer(tgt, memory, tgt_mask=causal).numpy())
+
+
 def test_second_derivatives_through_attention_and_decoder_layer(float64_device):
     """Built from differentiable ops: gradients of gradients check against finite
     differences (bias_k, the zero position and the padded masks included)."""

@@ -153,7 +153,7 @@ class DistributedDataParallel(Module):
         started = time.perf_counter()
         total = 0
         for bucket in self._buckets:
-            flat = bucket.work.wait()
+            flat = bucket.work.result()
             total += bucket.nbytes
             offset = 0
             for p in bucket.params:

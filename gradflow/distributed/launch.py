@@ -89,6 +89,16 @@ def rank_environment(nproc: int, environ=None) -> dict:
     return environ
 
 
+def _end_with_parent() -> None:
+    """In the child before exec, on Linux: SIGTERM when this launcher dies (even by
+    SIGKILL), so that mpiexec, outside the terminal's process group, ends its ranks too."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def run(nproc: int, program: list[str], timeout: float | None = None) -> int:
     """Run `program` (a script and its arguments, or "-m", module, ...) on nproc ranks and
     return mpiexec's exit status (non-zero when any rank failed).
@@ -107,7 +117,7 @@ def run(nproc: int, program: list[str], timeout: float | None = None) -> int:
     job).
     """
     process = subprocess.Popen(mpiexec_command(nproc, program), env=rank_environment(nproc),
-                               process_group=0)
+                               process_group=0, preexec_fn=_end_with_parent)
     interrupts = 0
     while True:
         try:

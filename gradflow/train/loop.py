@@ -330,6 +330,8 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
                         loss = loss_fn(logits, labels)           # 2. error
                     optimizer.zero_grad(set_to_none=True)
                     scaler.scale(loss).backward()                # 3. backward pass (chain rule)
+                    if distributed:  # NOTE: before any other collective (see the method)
+                        model.check_gradients_reduced()
                     scaler.unscale_(optimizer)                   # (mixed precision only)
                     if grad_norm_every and step % grad_norm_every == 0:
                         _record_grad_norms(model, history, step)

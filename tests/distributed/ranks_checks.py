@@ -288,8 +288,49 @@ def check_unused() -> None:
         assert "backward twice" in str(exc), exc
     else:
         raise AssertionError("a second backward after one forward went unnoticed")
-    report("unused_parameters", "error without find_unused_parameters, zeros with it; "
-                                "a second backward after one forward raises")
+    check_unused_on_one_rank()
+    report("unused_parameters", "error without find_unused_parameters, zeros with it (also "
+                                "when only rank 1 skips a layer: its half of the average is "
+                                "zero); a second backward after one forward raises")
+
+
+class Branchy(nn.Module):
+    """first -> (middle, unless skip) -> last."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.middle, self.last = nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 2)
+        self.skip = False
+
+    def forward(self, x):
+        h = self.first(x).tanh()
+        return self.last(h if self.skip else self.middle(h))
+
+
+def check_unused_on_one_rank() -> None:
+    """find_unused_parameters=True with a layer that only rank 1 skips: the gradients are
+    the average of rank 0's and zeros for that layer, of both ranks' for the others."""
+    gf.manual_seed(0)
+    model = Branchy().double()
+    model.skip = dist.get_rank() == 1
+    ddp = DDP(model, find_unused_parameters=True)
+    x = gf.randn(3, 4, generator=gf.Generator(5), dtype=gf.float64)
+    expected = {}
+    for skip in (False, True):  # NOTE: what each rank computes, averaged by hand
+        alone = Branchy().double()
+        alone.load_state_dict(model.state_dict())
+        alone.skip = skip
+        alone(x).pow(2).sum().backward()
+        for name, p in alone.named_parameters():
+            grad = p.grad.numpy() if p.grad is not None else 0.0
+            expected[name] = expected.get(name, 0.0) + grad / 2
+    for _ in range(2):  # the second step finds the reducer ready again
+        ddp.zero_grad(set_to_none=True)
+        ddp(x).pow(2).sum().backward()
+        ddp.check_gradients_reduced()
+        for name, p in model.named_parameters():
+            assert np.allclose(p.grad.numpy(), expected[name], rtol=1e-12, atol=1e-15), name
+    assert np.abs(expected["middle.weight"]).max() > 0
 
 
 def main() -> int:

@@ -54,7 +54,7 @@ def test_data_parallel_on_two_ranks():
     assert passed == set(CHECKS), result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("how", ["raise", "kill"])
+@pytest.mark.parametrize("how", ["raise", "kill", "unused"])
 def test_a_failing_rank_stops_every_rank(how):
     result, seconds = launch(str(HERE / "ranks_failures.py"), how, timeout=60)
     output = result.stdout + result.stderr
@@ -62,6 +62,10 @@ def test_a_failing_rank_stops_every_rank(how):
     assert seconds < 30, f"the job took {seconds:.0f}s to stop"
     if how == "raise":
         assert "rank 1 of 2 raised ValueError: deliberate failure on one rank" in output, output
+    elif how == "unused":
+        assert "rank 1 of 2 raised DistributedError" in output, output
+        assert "left 2 parameter(s) without a gradient (skipped.weight, skipped.bias)" \
+            in output, output                          # in the model's order
     else:
         assert "process rank 1" in output, output
 

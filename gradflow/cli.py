@@ -347,7 +347,8 @@ def _start_ranks(args) -> int:
             logging.getLogger().setLevel(logging.WARNING)
         from gradflow.backends import get_backend
 
-        if args.device != "cpu" and get_backend(args.device).name.startswith("cuda"):
+        args.device = get_backend(args.device).name  # NOTE: "auto" resolved (and said) once
+        if args.device.startswith("cuda"):
             args.device = f"cuda:{process_group.get_local_rank()}"
         return process_group.get_world_size()
     return 1

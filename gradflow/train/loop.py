@@ -204,13 +204,21 @@ def _global_sums(train: _Sums, val: _Sums | None, val_sharded: bool) -> tuple[_S
     return summed[0], (summed[1] if val is not None else None)
 
 
-def _any_rank(flag: bool, distributed: bool) -> bool:
-    """`flag` or'ed over the ranks under data parallelism (every rank must call this)."""
+def _interrupted(guard: InterruptGuard, state: TrainState, distributed: bool) -> bool:
+    """Whether Ctrl-C asks fit to stop now. Under data parallelism Ctrl-C and a callback's
+    stop on any rank hold for every rank (one small all-reduce; every rank calls this after
+    the same steps), so that all ranks leave after the same step."""
     if not distributed:
-        return flag
-    from gradflow.distributed import ReduceOp, all_reduce_object
+        return guard.requested
+    from gradflow.distributed import ReduceOp, all_reduce
 
-    return bool(all_reduce_object(int(flag), ReduceOp.MAX))
+    flags = gf.tensor([int(guard.requested), int(state.should_stop)])
+    all_reduce(flags, ReduceOp.MAX)
+    requested, stop = (bool(flag) for flag in flags.tolist())
+    if stop and not state.should_stop:
+        state.stop("a callback on another rank stopped training")
+    guard.requested = requested
+    return requested
 
 
 # NOTE: one read of /proc/stat; every ~200 steps follows a load that starts mid-epoch.
@@ -260,9 +268,10 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
     validation over a DistributedSampler counts each sample once (the padding is left out);
     a validation loader without one is evaluated whole on every rank and rank 0's numbers
     are taken. The progress bar (rank 0) shows rank 0's running numbers. Ctrl-C (the
-    signal SIGUSR1 on a rank: what `gradflow run` and `gradflow train --nproc` forward) is
-    agreed between ranks after each step, through one small all-reduce, so all stop after
-    the same step and rank 0 writes the resume point before any rank returns.
+    signal SIGUSR1 on a rank: what `gradflow run` and `gradflow train --nproc` forward) and
+    a callback's stop are agreed between ranks after each step, through one small
+    all-reduce, so all stop after the same step; rank 0 writes the resume point before
+    any rank returns.
 
     Returns:
         The History (also written to out_dir/history.json), also when a callback stopped
@@ -381,7 +390,7 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
                     state.logs = {"loss": loss_value, "batch_size": labels.shape[0]}
                     for callback in callbacks:
                         callback.on_batch_end(state)
-                    if _any_rank(guard.requested, distributed):  # all ranks stop together
+                    if _interrupted(guard, state, distributed):  # all ranks stop together
                         raise KeyboardInterrupt
                     if state.should_stop:
                         break
@@ -417,7 +426,7 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
                     callback.on_epoch_end(state)
                 if out_dir is not None:
                     history.save(out_dir / "history.json")
-                if _any_rank(guard.requested, distributed):
+                if _interrupted(guard, state, distributed):
                     raise KeyboardInterrupt
                 if state.should_stop:
                     break

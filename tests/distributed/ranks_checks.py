@@ -22,6 +22,7 @@ from gradflow.data import DataLoader, DistributedSampler, TensorDataset
 from gradflow.nn.parallel import DistributedDataParallel as DDP
 from gradflow.nn.utils import clip_grad_norm_
 from gradflow.train import fit
+from gradflow.train.callbacks import Callback
 
 BATCH, STEPS, MAX_NORM = 8, 20, 0.5
 
@@ -225,14 +226,14 @@ def check_fit_metrics() -> None:
     vx, vy = gf.randn(13, 6, generator=g, dtype=gf.float64), gf.randint(0, 3, (13,), generator=g)
     train_set, val_set = TensorDataset(x, y), TensorDataset(vx, vy)
 
-    def run(model, world: int):
+    def run(model, world: int, callbacks=()):
         loader = DataLoader(train_set, batch_size=8 // world, sampler=DistributedSampler(
             train_set, num_replicas=world, rank=dist.get_rank() % world, seed=0))
         val = DataLoader(val_set, batch_size=3, sampler=DistributedSampler(
             val_set, num_replicas=world, rank=dist.get_rank() % world, shuffle=False))
         opt = optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
         return fit(model, loader, opt, nn.CrossEntropyLoss(), 3, val_loader=val, log=None,
-                   grad_norm_every=0)
+                   grad_norm_every=0, callbacks=callbacks)
 
     def mlp(seed):
         gf.manual_seed(seed)
@@ -253,8 +254,21 @@ def check_fit_metrics() -> None:
     parts = [gf.zeros(32, dtype=gf.uint8) for _ in range(dist.get_world_size())]
     dist.all_gather(parts, mine)
     assert all(p.tolist() == parts[0].tolist() for p in parts), "the ranks' histories differ"
+
+    class StopOnRankOne(Callback):
+        def on_batch_end(self, state):
+            if dist.get_rank() == 1 and state.step == 7:
+                state.stop("rank 1 had enough")
+
+    ddp = DDP(mlp(0))
+    stopped = run(ddp, world=2, callbacks=[StopOnRankOne()])  # NOTE: would hang if not agreed
+    assert stopped["epoch"] == [1, 2], stopped["epoch"]   # step 7 is in epoch 2 of 3
+    assert stopped.stop_reason == ("rank 1 had enough" if dist.get_rank() == 1 else
+                                   "a callback on another rank stopped training")
+    assert_same_on_all_ranks(ddp.module, "stopped by a callback on rank 1")
     report("fit_metrics", f"3 epochs, train 40 / val 13 samples, rel_diff={worst:.2e}; "
-                          f"val accuracy {history['val_accuracy']}")
+                          f"val accuracy {history['val_accuracy']}; a stop on rank 1 holds "
+                          "for rank 0")
 
 
 def check_unused() -> None:

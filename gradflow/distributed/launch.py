@@ -89,9 +89,11 @@ def rank_environment(nproc: int, environ=None) -> dict:
     return environ
 
 
-def _end_with_parent() -> None:
-    """In the child before exec, on Linux: SIGTERM when this launcher dies (even by
-    SIGKILL), so that mpiexec, outside the terminal's process group, ends its ranks too."""
+def _own_group_ending_with_parent() -> None:
+    """In mpiexec's process before exec: a process group of its own (the terminal's Ctrl-C
+    reaches only the launcher) and, on Linux, SIGTERM when the launcher dies (even by
+    SIGKILL), so that mpiexec ends its ranks then too."""
+    os.setpgid(0, 0)  # NOTE: Popen(process_group=0) needs Python 3.11
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -117,7 +119,7 @@ def run(nproc: int, program: list[str], timeout: float | None = None) -> int:
     job).
     """
     process = subprocess.Popen(mpiexec_command(nproc, program), env=rank_environment(nproc),
-                               process_group=0, preexec_fn=_end_with_parent)
+                               preexec_fn=_own_group_ending_with_parent)
     interrupts = 0
     while True:
         try:

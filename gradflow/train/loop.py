@@ -204,6 +204,10 @@ def _global_sums(train: _Sums, val: _Sums | None, val_sharded: bool) -> tuple[_S
     return summed[0], (summed[1] if val is not None else None)
 
 
+class _StopTogether(KeyboardInterrupt):
+    """Ctrl-C taken between steps (under data parallelism: by every rank after the same one)."""
+
+
 def _interrupted(guard: InterruptGuard, state: TrainState, distributed: bool) -> bool:
     """Whether Ctrl-C asks fit to stop now. Under data parallelism Ctrl-C and a callback's
     stop on any rank hold for every rank (one small all-reduce; every rank calls this after
@@ -391,13 +395,14 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
                     for callback in callbacks:
                         callback.on_batch_end(state)
                     if _interrupted(guard, state, distributed):  # all ranks stop together
-                        raise KeyboardInterrupt
+                        raise _StopTogether
                     if state.should_stop:
                         break
                 at.schedule_before_epoch_end = _state_of(scheduler)
                 seconds = time.perf_counter() - started
                 train = _Sums(at.loss_sum, at.correct, at.seen)
-                val = _evaluation_sums(model, val_loader, loss_fn) if val_loader else None
+                val = (_evaluation_sums(model, val_loader, loss_fn) if val_loader is not None
+                       else None)
                 if distributed:  # NOTE: the epoch's numbers are the whole world's, see fit()
                     train, val = _global_sums(train, val, _sharded(val_loader))
                 logs = {"epoch": epoch, "train_loss": train.loss,
@@ -427,12 +432,12 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
                 if out_dir is not None:
                     history.save(out_dir / "history.json")
                 if _interrupted(guard, state, distributed):
-                    raise KeyboardInterrupt
+                    raise _StopTogether
                 if state.should_stop:
                     break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         path = at.save(out_dir, state, callbacks, scheduler,
-                       distributed and guard.requested)
+                       all_ranks=distributed and isinstance(stop, _StopTogether))
         if log is not None:
             log(f"interrupted at epoch {state.epoch}, step {state.step}"
                 + (f": state saved to {path}" if path else " (no out_dir: nothing saved)"))

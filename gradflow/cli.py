@@ -187,7 +187,7 @@ def _resume_options(args) -> None:
     run = Path(args.resume)
     defaults = vars(build_parser().parse_args(["train"]))
     given = sorted(f"--{k.replace('_', '-')}" for k, v in vars(args).items()
-                   if k not in ("resume", "no_progress", "argv") and v != defaults[k])
+                   if k not in ("resume", "no_progress", "argv", "nproc") and v != defaults[k])
     if given:
         raise ConfigError(f"--resume takes the run's options from {run / RUN_OPTIONS}; "
                           f"drop {', '.join(given)}")
@@ -198,6 +198,10 @@ def _resume_options(args) -> None:
         raise ConfigError(f"--resume {run}: no {RUN_OPTIONS} there (gradflow train writes it "
                           f"when a run starts); was the run started by gradflow train?")
     saved = json.loads((run / RUN_OPTIONS).read_text())
+    ranks = saved.get("nproc", 1)
+    if args.nproc not in (defaults["nproc"], ranks):
+        raise ConfigError(f"--resume {run}: the run trained on {ranks} rank(s), its "
+                          f"checkpoint resumes on as many; give --nproc {ranks} or drop it")
     for key, value in saved.items():
         setattr(args, key, value)
     args.out = str(run)
@@ -287,7 +291,8 @@ def cmd_train(args) -> int:
     else:
         train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
                                   seed=args.seed)
-    test_loader = DataLoader(test_set, batch_size=1000)
+    test_loader = DataLoader(test_set, batch_size=1000, sampler=DistributedSampler(
+        test_set, shuffle=False) if world > 1 else None)  # NOTE: each rank tests a share
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     if resume is None and main_rank:
         (out / RUN_OPTIONS).write_text(json.dumps(options, indent=1))
@@ -305,7 +310,9 @@ def cmd_train(args) -> int:
         if stop.checkpoint is not None and main_rank:
             print(f"resume with: gradflow train --resume {shlex.quote(str(out))}",
                   file=sys.stderr)
-        return 130
+        # NOTE: ranks stop together with 0 (any other status makes mpi4py abort the job);
+        # the launcher that forwarded the Ctrl-C answers 130
+        return 130 if world == 1 else 0
     if not main_rank:
         return 0
     if resume is not None:
@@ -340,7 +347,8 @@ def _start_ranks(args) -> int:
             logging.getLogger().setLevel(logging.WARNING)
         from gradflow.backends import get_backend
 
-        if args.device != "cpu" and get_backend(args.device).name.startswith("cuda"):
+        args.device = get_backend(args.device).name  # NOTE: "auto" resolved (and said) once
+        if args.device.startswith("cuda"):
             args.device = f"cuda:{process_group.get_local_rank()}"
         return process_group.get_world_size()
     return 1

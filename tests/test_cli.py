@@ -100,3 +100,10 @@ def test_graph_option_writes_the_graph_and_claims_only_what_exists(tmp_path, cap
     graph = out / "graph.svg" if (out / "graph.svg").exists() else out / "graph.dot"
     assert f"wrote {graph}" in printed and "Linear" in graph.read_text()
     assert ".png" not in printed and not list(out.glob("*.png"))
+
+
+def test_resume_keeps_the_number_of_ranks(tmp_path, capsys):
+    (tmp_path / "interrupted.safetensors").write_bytes(b"")
+    (tmp_path / "config.json").write_text(json.dumps({"nproc": 2}))
+    assert main(["train", "--resume", str(tmp_path), "--nproc", "3"]) == 2
+    assert "give --nproc 2 or drop it" in capsys.readouterr().err

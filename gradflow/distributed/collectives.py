@@ -28,14 +28,19 @@ class ReduceOp(enum.Enum):
 
 
 class Work:
-    """The handle of a collective started with async_op=True: `wait()` finishes it.
+    """The handle of a collective started with async_op=True, as PyTorch's.
+
+    `wait()` blocks until the collective is over and its result is in the tensor, then
+    returns True; `is_completed()` says, without blocking, whether the transfer is over
+    (call wait() before reading the tensor all the same: an AVG still divides in wait()).
 
     Example:
         >>> dist.init_process_group()
         >>> t = gf.ones(3)
         >>> work = dist.all_reduce(t, async_op=True)
         >>> out = model(x)                        # other work while the reduction runs
-        >>> _ = work.wait()                       # t holds the sum from here on
+        >>> work.wait()                           # t holds the sum from here on
+        True
         >>> work.is_completed(), t.tolist()       # [2.0, 2.0, 2.0] on 2 ranks
         (True, [1.0, 1.0, 1.0])
     """
@@ -47,11 +52,16 @@ class Work:
         self._done = False
 
     def is_completed(self) -> bool:
-        """Whether the transfer is over (wait() still has to be called to use the result)."""
-        return self._done or self._test()
+        """Whether the collective is over, without blocking."""
+        return self._done or bool(self._test())
 
-    def wait(self):
-        """Block until the collective is over; returns the result array (internal use)."""
+    def wait(self) -> bool:
+        """Block until the collective is over (its result written); returns True."""
+        self.result()
+        return True
+
+    def result(self):
+        """Wait, then return the result as a backend array (for gradflow's own reducers)."""
         if not self._done:
             self._result = self._wait()
             self._done = True
@@ -78,7 +88,7 @@ def _cuda_index(backend):
 
 def reduce_array(array, backend, op: ReduceOp = ReduceOp.SUM, in_place: bool = True,
                  async_op: bool = True) -> Work:
-    """Start an all-reduce of one backend array; `wait()` returns the reduced array.
+    """Start an all-reduce of one backend array; `result()` returns the reduced array.
 
     With in_place, a CPU array (and a CUDA one under NCCL) is reduced in its own memory
     and returned; otherwise the result is a new array of the same backend. With async_op
@@ -148,7 +158,7 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, async_op: bool = Fal
     work = reduce_array(tensor.data, tensor.backend, op, async_op=async_op)
 
     def finish():
-        result = work.wait()
+        result = work.result()
         _write(tensor, result)
         return result
 

@@ -15,7 +15,7 @@ class AllReduceSum(Function):
     """
 
     def forward(self, x):
-        return reduce_array(x, self.backend, in_place=False, async_op=False).wait()
+        return reduce_array(x, self.backend, in_place=False, async_op=False).result()
 
     def backward(self, grad):
         return AllReduceSum.apply(grad)

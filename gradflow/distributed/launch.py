@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -88,6 +89,18 @@ def rank_environment(nproc: int, environ=None) -> dict:
     return environ
 
 
+def _own_group_ending_with_parent() -> None:
+    """In mpiexec's process before exec: a process group of its own (the terminal's Ctrl-C
+    reaches only the launcher) and, on Linux, SIGTERM when the launcher dies (even by
+    SIGKILL), so that mpiexec ends its ranks then too."""
+    os.setpgid(0, 0)  # NOTE: Popen(process_group=0) needs Python 3.11
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def run(nproc: int, program: list[str], timeout: float | None = None) -> int:
     """Run `program` (a script and its arguments, or "-m", module, ...) on nproc ranks and
     return mpiexec's exit status (non-zero when any rank failed).
@@ -95,9 +108,27 @@ def run(nproc: int, program: list[str], timeout: float | None = None) -> int:
     `run(2, ["train.py", "--epochs", "3"])` is what the shell command
     `gradflow run -n 2 train.py --epochs 3` does; the ranks' output goes to this
     process's terminal.
+
+    Ctrl-C: mpiexec runs in a process group of its own, so the terminal's SIGINT reaches
+    only this process, which forwards the first one to every rank as SIGUSR1 (mpiexec
+    forwards SIGUSR1, while it kills the ranks on SIGINT); `fit` takes it as Ctrl-C, the
+    ranks agree to stop after the same step and rank 0 saves the run. A second Ctrl-C
+    stops mpiexec and every rank at once (SIGTERM); a program that does not handle SIGUSR1
+    stops at the first. After a Ctrl-C the status is 130 unless a rank failed (ranks that
+    saved and stopped exit with 0: under `python -m mpi4py` any other status aborts the
+    job).
     """
-    try:
-        return subprocess.run(mpiexec_command(nproc, program), timeout=timeout,
-                              env=rank_environment(nproc), check=False).returncode
-    except KeyboardInterrupt:
-        return 130
+    process = subprocess.Popen(mpiexec_command(nproc, program), env=rank_environment(nproc),
+                               preexec_fn=_own_group_ending_with_parent)
+    interrupts = 0
+    while True:
+        try:
+            status = process.wait(timeout)
+            return 130 if interrupts and status == 0 else status
+        except KeyboardInterrupt:
+            interrupts += 1
+            process.send_signal(signal.SIGUSR1 if interrupts == 1 else signal.SIGTERM)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise

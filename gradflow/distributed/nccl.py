@@ -61,7 +61,7 @@ class NcclCommunicator:
             pointer, pointer, array.size, self._dtype(array), code, stream))
 
         def finish():
-            started.wait()
+            started.result()
             if op is ReduceOp.AVG:
                 with self.device:
                     array[...] /= world_size

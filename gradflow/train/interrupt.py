@@ -36,7 +36,9 @@ class InterruptGuard:
     """Within `with`: the first Ctrl-C sets `requested`; a second one interrupts at once.
 
     Installed only in the main thread and only over Python's default handler, so a
-    program that handles SIGINT itself keeps doing so.
+    program that handles SIGINT itself keeps doing so. In a rank started by an MPI
+    launcher, SIGUSR1 counts as Ctrl-C too: mpiexec forwards SIGUSR1 to every rank, while
+    it answers SIGINT by killing them (`gradflow run` turns Ctrl-C into SIGUSR1).
 
     Example:
         >>> with InterruptGuard() as guard:
@@ -48,7 +50,7 @@ class InterruptGuard:
     def __init__(self):
         self.requested = False
         self.updating = False  # set around the weight update: never interrupted halfway
-        self._previous = None
+        self._previous = {}
 
     def _handle(self, signum, frame):
         if self.requested and not self.updating:
@@ -56,12 +58,24 @@ class InterruptGuard:
         self.requested = True
 
     def __enter__(self):
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        defaults = {signal.SIGINT: signal.default_int_handler}
+        if hasattr(signal, "SIGUSR1") and _launched_rank():
+            defaults[signal.SIGUSR1] = signal.SIG_DFL
+        for number, default in defaults.items():
+            if signal.getsignal(number) is default:
+                self._previous[number] = signal.signal(number, self._handle)
         return self
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+        self._previous = {}
         return False
+
+
+def _launched_rank() -> bool:
+    from gradflow.distributed.process_group import launched_world_size
+
+    return launched_world_size() > 1

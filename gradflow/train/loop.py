@@ -85,6 +85,10 @@ def _accuracy_counts(logits, labels) -> int:
 def evaluate(model, loader, loss_fn=None, num_classes: int | None = None) -> dict:
     """Loss, accuracy and confusion matrix of a classifier over a loader, without gradients.
 
+    Over a loader whose sampler is a DistributedSampler, the samples it repeats to pad the
+    ranks' shares to equal length are left out, so each sample counts once over the ranks
+    (the numbers are still this rank's: fit() sums them over the ranks).
+
     Returns:
         {"loss": float or None, "accuracy": float, "confusion": list of lists (true x predicted)}
 
@@ -97,27 +101,128 @@ def evaluate(model, loader, loss_fn=None, num_classes: int | None = None) -> dic
         >>> round(result["accuracy"], 3), result["confusion"]
         (0.667, [[1, 0], [1, 1]])
     """
-    was_training = model.training
-    model.eval()
-    total, correct, loss_sum = 0, 0, 0.0
     predictions, truths = [], []
-    with gf.no_grad():
-        for images, labels in loader:
-            logits = model(images)
-            if loss_fn is not None:
-                loss_sum += float(loss_fn(logits, labels).item()) * labels.shape[0]
-            predicted = logits.argmax(dim=1)
-            correct += int((predicted == labels).sum().item())
-            total += labels.shape[0]
-            predictions += predicted.tolist()
-            truths += labels.tolist()
-    model.train(was_training)
+    sums = _evaluation_sums(model, loader, loss_fn, predictions, truths)
     classes = num_classes or (max(truths + predictions) + 1 if truths else 0)
     confusion = [[0] * classes for _ in range(classes)]
     for t, p in zip(truths, predictions):
         confusion[t][p] += 1
-    return {"loss": loss_sum / total if loss_fn is not None and total else None,
-            "accuracy": correct / total if total else 0.0, "confusion": confusion}
+    return {"loss": sums.loss if loss_fn is not None and sums.seen else None,
+            "accuracy": sums.accuracy,
+            "confusion": confusion}
+
+
+class _Sums:
+    """Summed loss (loss x samples), correct predictions and samples: what ranks add up."""
+
+    def __init__(self, loss_sum: float = 0.0, correct: int = 0, seen: int = 0):
+        self.loss_sum, self.correct, self.seen = loss_sum, correct, seen
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / self.seen if self.seen else float("nan")
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.seen if self.seen else 0.0
+
+
+def _evaluation_sums(model, loader, loss_fn, predictions=None, truths=None) -> _Sums:
+    """evaluate()'s pass over the loader, padded samples left out; appends to the lists."""
+    was_training = model.training
+    model.eval()
+    sums = _Sums()
+    remaining = _real_samples(loader)
+    with gf.no_grad():
+        for images, labels in loader:
+            count = labels.shape[0] if remaining is None else min(labels.shape[0], remaining)
+            if count == 0:
+                break
+            if count < labels.shape[0]:  # the tail of the last batches repeats samples
+                images, labels = images[:count], labels[:count]
+            logits = model(images)
+            if remaining is not None:
+                remaining -= count
+            if loss_fn is not None:
+                sums.loss_sum += float(loss_fn(logits, labels).item()) * count
+            predicted = logits.argmax(dim=1)
+            sums.correct += int((predicted == labels).sum().item())
+            sums.seen += count
+            if predictions is not None:
+                predictions += predicted.tolist()
+                truths += labels.tolist()
+    model.train(was_training)
+    return sums
+
+
+def _real_samples(loader) -> int | None:
+    """How many of this rank's samples are not padding, for a DistributedSampler's loader.
+
+    Without drop_last the sampler pads the permutation to a multiple of the world size with
+    its own start; rank r takes positions r, r + N, ..., so its padded samples are the last
+    ones it yields: those at positions >= len(dataset).
+    """
+    from gradflow.data import DistributedSampler
+
+    sampler = getattr(loader, "sampler", None)
+    if not isinstance(sampler, DistributedSampler) or sampler.drop_last:
+        return None
+    real = range(sampler.rank, len(sampler.dataset), sampler.num_replicas)
+    return min(len(real), sampler.num_samples)
+
+
+def _data_parallel(model) -> bool:
+    """Whether `model` is a DistributedDataParallel replica in a world of several ranks."""
+    from gradflow.nn.parallel import DistributedDataParallel
+
+    return isinstance(model, DistributedDataParallel) and model.world_size > 1
+
+
+def _sharded(loader) -> bool:
+    from gradflow.data import DistributedSampler
+
+    return isinstance(getattr(loader, "sampler", None), DistributedSampler)
+
+
+def _global_sums(train: _Sums, val: _Sums | None, val_sharded: bool) -> tuple[_Sums, _Sums | None]:
+    """The epoch's sums over every rank, in one all-reduce.
+
+    A validation loader without a DistributedSampler gave every rank the whole set: rank
+    0's numbers are taken (the others add zeros).
+    """
+    from gradflow.distributed import all_reduce, is_main_process
+
+    parts = [train] + ([val] if val is not None else [])
+    if val is not None and not val_sharded and not is_main_process():
+        parts[1] = _Sums()
+    values = gf.tensor([x for s in parts for x in (s.loss_sum, s.correct, s.seen)],
+                       dtype=gf.float64)
+    all_reduce(values)
+    totals = values.tolist()
+    summed = [_Sums(totals[i], round(totals[i + 1]), round(totals[i + 2]))
+              for i in range(0, len(totals), 3)]
+    return summed[0], (summed[1] if val is not None else None)
+
+
+class _StopTogether(KeyboardInterrupt):
+    """Ctrl-C taken between steps (under data parallelism: by every rank after the same one)."""
+
+
+def _interrupted(guard: InterruptGuard, state: TrainState, distributed: bool) -> bool:
+    """Whether Ctrl-C asks fit to stop now. Under data parallelism Ctrl-C and a callback's
+    stop on any rank hold for every rank (one small all-reduce; every rank calls this after
+    the same steps), so that all ranks leave after the same step."""
+    if not distributed:
+        return guard.requested
+    from gradflow.distributed import ReduceOp, all_reduce
+
+    flags = gf.tensor([int(guard.requested), int(state.should_stop)])
+    all_reduce(flags, ReduceOp.MAX)
+    requested, stop = (bool(flag) for flag in flags.tolist())
+    if stop and not state.should_stop:
+        state.stop("a callback on another rank stopped training")
+    guard.requested = requested
+    return requested
 
 
 # NOTE: one read of /proc/stat; every ~200 steps follows a load that starts mid-epoch.
@@ -158,6 +263,20 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
             slower than float32 (no low-precision BLAS); on CUDA it is the recommendation.
         amp_dtype: gf.float16 or gf.bfloat16; default float16 on CUDA, bfloat16 on the CPU.
 
+    Under data parallelism (`model` a DistributedDataParallel on several ranks; call fit on
+    every rank) the epoch's metrics are the world's: each rank's summed loss (loss x
+    samples), correct predictions and samples are added over the ranks in one all-reduce
+    per epoch, so every rank gets the same history and rank 0 prints and writes the global
+    numbers. Training counts every sample trained on, including those a DistributedSampler
+    repeats to pad the ranks' shares (as PyTorch does: they are in the gradient);
+    validation over a DistributedSampler counts each sample once (the padding is left out);
+    a validation loader without one is evaluated whole on every rank and rank 0's numbers
+    are taken. The progress bar (rank 0) shows rank 0's running numbers. Ctrl-C (the
+    signal SIGUSR1 on a rank: what `gradflow run` and `gradflow train --nproc` forward) and
+    a callback's stop are agreed between ranks after each step, through one small
+    all-reduce, so all stop after the same step; rank 0 writes the resume point before
+    any rank returns.
+
     Returns:
         The History (also written to out_dir/history.json), also when a callback stopped
         training; `history.stop_reason` says why, `history.plots` lists the plots written.
@@ -180,6 +299,7 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
 
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(f"fit: epochs must be a positive int, got {epochs!r}")
+    distributed = _data_parallel(model)
     if not is_main_process():  # NOTE: under data parallelism only rank 0 reports and writes
         progress, log, out_dir = False, None, None
     history = History()
@@ -194,7 +314,7 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
     state.scaler = scaler
     at = _Position()
     if resume is not None:
-        at = _Position.restore(resume, state, callbacks)
+        at = _Position.restore(resume, state, callbacks, distributed)
     step = state.step
     for callback in callbacks:
         callback.on_train_begin(state)
@@ -223,6 +343,8 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
                         loss = loss_fn(logits, labels)           # 2. error
                     optimizer.zero_grad(set_to_none=True)
                     scaler.scale(loss).backward()                # 3. backward pass (chain rule)
+                    if distributed:  # NOTE: before any other collective (see the method)
+                        model.check_gradients_reduced()
                     scaler.unscale_(optimizer)                   # (mixed precision only)
                     if grad_norm_every and step % grad_norm_every == 0:
                         _record_grad_norms(model, history, step)
@@ -272,25 +394,26 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
                     state.logs = {"loss": loss_value, "batch_size": labels.shape[0]}
                     for callback in callbacks:
                         callback.on_batch_end(state)
-                    if guard.requested:
-                        raise KeyboardInterrupt
+                    if _interrupted(guard, state, distributed):  # all ranks stop together
+                        raise _StopTogether
                     if state.should_stop:
                         break
                 at.schedule_before_epoch_end = _state_of(scheduler)
                 seconds = time.perf_counter() - started
-                logs = {"epoch": epoch,
-                        "train_loss": at.loss_sum / at.seen if at.seen else float("nan"),
-                        "train_accuracy": at.correct / at.seen if at.seen else 0.0,
-                        "seconds": seconds, "samples_per_second": at.seen / seconds if seconds
-                        else 0.0, "lr": optimizer.param_groups[0]["lr"],
-                        "skipped_steps": at.skipped}
+                train = _Sums(at.loss_sum, at.correct, at.seen)
+                val = (_evaluation_sums(model, val_loader, loss_fn) if val_loader is not None
+                       else None)
+                if distributed:  # NOTE: the epoch's numbers are the whole world's, see fit()
+                    train, val = _global_sums(train, val, _sharded(val_loader))
+                logs = {"epoch": epoch, "train_loss": train.loss,
+                        "train_accuracy": train.accuracy, "seconds": seconds,
+                        "samples_per_second": train.seen / seconds if seconds else 0.0,
+                        "lr": optimizer.param_groups[0]["lr"], "skipped_steps": at.skipped}
                 line = (f"epoch {epoch}/{epochs}: train loss {logs['train_loss']:.4f}, "
                         f"accuracy {logs['train_accuracy']:.4f}, {seconds:.1f}s")
-                if val_loader is not None:
-                    result = evaluate(model, val_loader, loss_fn)
-                    logs["val_loss"], logs["val_accuracy"] = result["loss"], result["accuracy"]
-                    line += (f", test loss {result['loss']:.4f}, "
-                             f"test accuracy {result['accuracy']:.4f}")
+                if val is not None:
+                    logs["val_loss"], logs["val_accuracy"] = val.loss, val.accuracy
+                    line += f", test loss {val.loss:.4f}, test accuracy {val.accuracy:.4f}"
                 if at.skipped:
                     line += f", {at.skipped} step(s) skipped (non-finite gradients)"
                 if scheduler is not None and not per_batch:
@@ -308,12 +431,13 @@ def fit(model, train_loader, optimizer, loss_fn, epochs: int, val_loader=None, s
                     callback.on_epoch_end(state)
                 if out_dir is not None:
                     history.save(out_dir / "history.json")
-                if guard.requested:
-                    raise KeyboardInterrupt
+                if _interrupted(guard, state, distributed):
+                    raise _StopTogether
                 if state.should_stop:
                     break
-    except KeyboardInterrupt:
-        path = at.save(out_dir, state, callbacks, scheduler)
+    except KeyboardInterrupt as stop:
+        path = at.save(out_dir, state, callbacks, scheduler,
+                       all_ranks=distributed and isinstance(stop, _StopTogether))
         if log is not None:
             log(f"interrupted at epoch {state.epoch}, step {state.step}"
                 + (f": state saved to {path}" if path else " (no out_dir: nothing saved)"))
@@ -378,7 +502,22 @@ class _Position:
         self.begin_epoch(epoch + 1, loader)
         self.schedule_before_epoch_end = None
 
-    def save(self, out_dir, state: TrainState, callbacks, scheduler) -> Path | None:
+    def save(self, out_dir, state: TrainState, callbacks, scheduler,
+             all_ranks: bool = False) -> Path | None:
+        """Write the resume point (rank 0 under data parallelism). With all_ranks (every
+        rank agreed to stop here) the file holds the world's epoch sums and is complete
+        before any rank returns."""
+        sums = _Sums(self.loss_sum, self.correct, self.seen)
+        if all_ranks:
+            sums, _ = _global_sums(sums, None, val_sharded=False)
+        path = self._write(out_dir, state, callbacks, scheduler, sums)
+        if all_ranks:
+            from gradflow.distributed import barrier
+
+            barrier()
+        return path
+
+    def _write(self, out_dir, state: TrainState, callbacks, scheduler, sums) -> Path | None:
         if out_dir is None:
             return None
         history = state.history
@@ -393,7 +532,7 @@ class _Position:
             scheduler.load_state_dict(self.schedule_before_epoch_end)
         extra = {"format": "gradflow.train.interrupted/1", "epoch": self.epoch,
                  "batch": self.batch, "step": state.step,
-                 "sums": [self.seen, self.correct, self.loss_sum, self.skipped],
+                 "sums": [sums.seen, sums.correct, sums.loss_sum, self.skipped],
                  "epoch_rng": self.epoch_rng, "epoch_loader": self.epoch_loader,
                  "history": dict(history), "scaler": _scaler(state).state_dict(),
                  "callbacks": [[type(c).__name__, c.state_dict()] for c in callbacks]}
@@ -401,7 +540,7 @@ class _Position:
         return write_state(out_dir / INTERRUPTED, state.model, state.optimizer, scheduler, extra)
 
     @classmethod
-    def restore(cls, path, state: TrainState, callbacks) -> _Position:
+    def restore(cls, path, state: TrainState, callbacks, distributed: bool) -> _Position:
         extra = read_state(path, state.model, state.optimizer, state.scheduler)
         if extra.get("format") != "gradflow.train.interrupted/1":
             raise ConfigError(f"fit: {path} is not an interrupted-training checkpoint (it was not "
@@ -410,6 +549,8 @@ class _Position:
         at.resume_rng = gf.get_rng_state()
         at.epoch, at.batch, state.step = extra["epoch"], extra["batch"], extra["step"]
         at.seen, at.correct, at.loss_sum, at.skipped = extra["sums"]
+        if distributed and not is_main_process():  # NOTE: rank 0 carries the world's sums
+            at.seen, at.correct, at.loss_sum = 0, 0, 0.0
         at.epoch_rng, at.epoch_loader = extra["epoch_rng"], extra["epoch_loader"]
         at.resuming = True
         state.history.update(extra["history"])

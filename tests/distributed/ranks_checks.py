@@ -9,6 +9,7 @@ no second job.
 import hashlib
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,11 @@ import gradflow as gf
 import gradflow.distributed as dist
 from gradflow import models, nn, optim
 from gradflow.checkpoint import load_checkpoint, save_checkpoint
+from gradflow.data import DataLoader, DistributedSampler, TensorDataset
 from gradflow.nn.parallel import DistributedDataParallel as DDP
 from gradflow.nn.utils import clip_grad_norm_
+from gradflow.train import fit
+from gradflow.train.callbacks import Callback
 
 BATCH, STEPS, MAX_NORM = 8, 20, 0.5
 
@@ -95,7 +99,12 @@ def check_collectives() -> None:
         dist.all_reduce(t)
         assert t.tolist() == [3.0, -6.0], t
         t = gf.tensor([1.0, -2.0], device=device) * (rank + 1)
-        dist.all_reduce(t, dist.ReduceOp.AVG, async_op=True).wait()
+        work = dist.all_reduce(t, dist.ReduceOp.AVG, async_op=True)
+        deadline = time.monotonic() + 30
+        while not work.is_completed():  # NOTE: polled without blocking, as in PyTorch
+            assert time.monotonic() < deadline, "is_completed() never became True"
+            time.sleep(0.001)
+        assert work.wait() is True and work.is_completed()
         assert t.tolist() == [1.5, -3.0], t
         t = gf.tensor([rank, -rank], device=device)
         dist.all_reduce(t, dist.ReduceOp.MAX)
@@ -106,7 +115,8 @@ def check_collectives() -> None:
         parts = [gf.zeros(2, device=device) for _ in range(size)]
         dist.all_gather(parts, gf.ones(2, device=device) * rank)
         assert [p.tolist() for p in parts] == [[float(r)] * 2 for r in range(size)]
-    report("collectives", "cpu and strict: sum, avg (async), max, broadcast, all_gather")
+    report("collectives", "cpu and strict: sum, avg (async: is_completed, wait() is True), "
+                          "max, broadcast, all_gather")
 
 
 def check_equivalence(batch_norm: bool) -> None:
@@ -207,6 +217,60 @@ def check_resume() -> None:
     report("resume", "bitwise equal after 3+3 steps; state_dict keys carry 'module.'")
 
 
+def check_fit_metrics() -> None:
+    """fit's epoch metrics on 2 ranks are the whole epoch's: those of 1 process on the same
+    global batches, on every rank; validation over a DistributedSampler counts the sample
+    it pads with once."""
+    g = gf.Generator(3)
+    x, y = gf.randn(40, 6, generator=g, dtype=gf.float64), gf.randint(0, 3, (40,), generator=g)
+    vx, vy = gf.randn(13, 6, generator=g, dtype=gf.float64), gf.randint(0, 3, (13,), generator=g)
+    train_set, val_set = TensorDataset(x, y), TensorDataset(vx, vy)
+
+    def run(model, world: int, callbacks=()):
+        loader = DataLoader(train_set, batch_size=8 // world, sampler=DistributedSampler(
+            train_set, num_replicas=world, rank=dist.get_rank() % world, seed=0))
+        val = DataLoader(val_set, batch_size=3, sampler=DistributedSampler(
+            val_set, num_replicas=world, rank=dist.get_rank() % world, shuffle=False))
+        opt = optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
+        return fit(model, loader, opt, nn.CrossEntropyLoss(), 3, val_loader=val, log=None,
+                   grad_norm_every=0, callbacks=callbacks)
+
+    def mlp(seed):
+        gf.manual_seed(seed)
+        return nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+
+    reference = run(mlp(0), world=1)
+    history = run(DDP(mlp(rank_seed())), world=2)
+    keys = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+    worst = 0.0
+    for key in keys:
+        for a, b in zip(history[key], reference[key], strict=True):
+            worst = max(worst, abs(a - b) / max(abs(b), 1e-300))
+    assert worst <= 1e-12, f"epoch metrics differ from one process's: {worst:.3g}\n" \
+                           f"{[history[k] for k in keys]}\n{[reference[k] for k in keys]}"
+    numbers = np.array([v for k in keys for v in history[k]], dtype=np.float64)
+    mine = gf.tensor(np.frombuffer(hashlib.sha256(numbers.tobytes()).digest(),
+                                   dtype=np.uint8).copy())
+    parts = [gf.zeros(32, dtype=gf.uint8) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, mine)
+    assert all(p.tolist() == parts[0].tolist() for p in parts), "the ranks' histories differ"
+
+    class StopOnRankOne(Callback):
+        def on_batch_end(self, state):
+            if dist.get_rank() == 1 and state.step == 7:
+                state.stop("rank 1 had enough")
+
+    ddp = DDP(mlp(0))
+    stopped = run(ddp, world=2, callbacks=[StopOnRankOne()])  # NOTE: would hang if not agreed
+    assert stopped["epoch"] == [1, 2], stopped["epoch"]   # step 7 is in epoch 2 of 3
+    assert stopped.stop_reason == ("rank 1 had enough" if dist.get_rank() == 1 else
+                                   "a callback on another rank stopped training")
+    assert_same_on_all_ranks(ddp.module, "stopped by a callback on rank 1")
+    report("fit_metrics", f"3 epochs, train 40 / val 13 samples, rel_diff={worst:.2e}; "
+                          f"val accuracy {history['val_accuracy']}; a stop on rank 1 holds "
+                          "for rank 0")
+
+
 def check_unused() -> None:
     class TwoHeads(nn.Module):
         def __init__(self):
@@ -238,8 +302,49 @@ def check_unused() -> None:
         assert "backward twice" in str(exc), exc
     else:
         raise AssertionError("a second backward after one forward went unnoticed")
-    report("unused_parameters", "error without find_unused_parameters, zeros with it; "
-                                "a second backward after one forward raises")
+    check_unused_on_one_rank()
+    report("unused_parameters", "error without find_unused_parameters, zeros with it (also "
+                                "when only rank 1 skips a layer: its half of the average is "
+                                "zero); a second backward after one forward raises")
+
+
+class Branchy(nn.Module):
+    """first -> (middle, unless skip) -> last."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.middle, self.last = nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 2)
+        self.skip = False
+
+    def forward(self, x):
+        h = self.first(x).tanh()
+        return self.last(h if self.skip else self.middle(h))
+
+
+def check_unused_on_one_rank() -> None:
+    """find_unused_parameters=True with a layer that only rank 1 skips: the gradients are
+    the average of rank 0's and zeros for that layer, of both ranks' for the others."""
+    gf.manual_seed(0)
+    model = Branchy().double()
+    model.skip = dist.get_rank() == 1
+    ddp = DDP(model, find_unused_parameters=True)
+    x = gf.randn(3, 4, generator=gf.Generator(5), dtype=gf.float64)
+    expected = {}
+    for skip in (False, True):  # NOTE: what each rank computes, averaged by hand
+        alone = Branchy().double()
+        alone.load_state_dict(model.state_dict())
+        alone.skip = skip
+        alone(x).pow(2).sum().backward()
+        for name, p in alone.named_parameters():
+            grad = p.grad.numpy() if p.grad is not None else 0.0
+            expected[name] = expected.get(name, 0.0) + grad / 2
+    for _ in range(2):  # the second step finds the reducer ready again
+        ddp.zero_grad(set_to_none=True)
+        ddp(x).pow(2).sum().backward()
+        ddp.check_gradients_reduced()
+        for name, p in model.named_parameters():
+            assert np.allclose(p.grad.numpy(), expected[name], rtol=1e-12, atol=1e-15), name
+    assert np.abs(expected["middle.weight"]).max() > 0
 
 
 def main() -> int:
@@ -247,7 +352,7 @@ def main() -> int:
     assert dist.get_world_size() == 2, "run me on 2 ranks"
     checks = [check_collectives, lambda: check_equivalence(False),
               lambda: check_equivalence(True), check_strict_device, check_overlap,
-              check_no_sync, check_resume, check_unused]
+              check_no_sync, check_resume, check_fit_metrics, check_unused]
     for check in checks:
         check()
     dist.destroy_process_group()

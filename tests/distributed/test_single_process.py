@@ -92,3 +92,40 @@ def test_ranks_get_their_share_of_the_cores_unless_told():
     share = str(max(1, (os.cpu_count() or 1) // 2))
     assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == share
     assert rank_environment(2, {"OMP_NUM_THREADS": "3"}) == {"OMP_NUM_THREADS": "3"}
+
+
+@pytest.mark.parametrize("batch_size", [2, 3, 7])
+def test_evaluate_leaves_out_the_samples_a_distributed_sampler_pads_with(batch_size):
+    from gradflow import nn
+    from gradflow.train import evaluate
+
+    gf.manual_seed(0)
+    model = nn.Linear(3, 4)
+    data = TensorDataset(gf.randn(13, 3), gf.randint(0, 4, (13,)))
+    whole = evaluate(model, DataLoader(data, batch_size=5), nn.CrossEntropyLoss())
+    parts = [evaluate(model, DataLoader(data, batch_size=batch_size, sampler=DistributedSampler(
+        data, num_replicas=3, rank=rank, seed=4)), nn.CrossEntropyLoss()) for rank in range(3)]
+    counts = [sum(map(sum, part["confusion"])) for part in parts]
+    assert counts == [5, 4, 4]                  # 15 drawn, the 2 padded ones left out
+    assert sum(counts) == 13 and sum(map(sum, whole["confusion"])) == 13
+    total = sum(part["loss"] * n for part, n in zip(parts, counts))
+    assert total / 13 == pytest.approx(whole["loss"], rel=1e-6)
+    correct = sum(part["accuracy"] * n for part, n in zip(parts, counts))
+    assert correct / 13 == pytest.approx(whole["accuracy"])
+
+
+def test_interrupt_guard_takes_sigusr1_as_ctrl_c_only_in_a_launched_rank(monkeypatch):
+    import signal
+
+    from gradflow.train.interrupt import InterruptGuard
+
+    if not hasattr(signal, "SIGUSR1"):
+        pytest.skip("no SIGUSR1 on this platform")
+    with InterruptGuard():
+        assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL   # not in a rank
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    with InterruptGuard() as guard:
+        os.kill(os.getpid(), signal.SIGUSR1)   # what mpiexec forwards from gradflow run
+        assert guard.requested
+    assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -89,7 +89,7 @@ class DistributedDataParallel(Module):
         self.bytes_per_step = 0
 
     def forward(self, *args, **kwargs):
-        self._check_previous_reduction()
+        self.check_gradients_reduced()
         if self.broadcast_buffers and self.training and self.world_size > 1:
             with no_grad():
                 for buffer in self.module.buffers():
@@ -153,7 +153,7 @@ class DistributedDataParallel(Module):
         started = time.perf_counter()
         total = 0
         for bucket in self._buckets:
-            flat = bucket.work.wait()
+            flat = bucket.work.result()
             total += bucket.nbytes
             offset = 0
             for p in bucket.params:
@@ -173,16 +173,30 @@ class DistributedDataParallel(Module):
         self._next = 0
         self._state = "reduced"
 
-    def _check_previous_reduction(self) -> None:
+    def check_gradients_reduced(self) -> None:
+        """Raise DistributedError, naming them, if parameters got no gradient in the last
+        synchronised backward (their bucket was never reduced).
+
+        The next forward checks this; call it right after backward when other collectives
+        follow before the next forward (fit does): a rank that skipped a parameter would
+        otherwise wait in that collective while the other ranks wait for its bucket. The
+        error ends the job on every rank (the process group's exception hook).
+
+        Example:
+            >>> dist.init_process_group()
+            >>> ddp = DistributedDataParallel(model)
+            >>> F.cross_entropy(ddp(x), y).backward()
+            >>> ddp.check_gradients_reduced()          # silent: every gradient was averaged
+        """
         if not self._ready:
             return
-        missing = [self._names[id(p)] for b in self._buckets for p in b.params
-                   if id(p) not in self._ready]
+        missing = [name for key, name in self._names.items() if key not in self._ready]
         raise DistributedError(
-            f"DistributedDataParallel: the previous backward left {len(missing)} parameter(s) "
-            f"without a gradient ({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}),"
-            " so their bucket was never reduced; make every parameter take part in the loss, "
-            "freeze it (requires_grad=False) or pass find_unused_parameters=True")
+            f"DistributedDataParallel: the last backward on rank {group().rank} left "
+            f"{len(missing)} parameter(s) without a gradient "
+            f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}), so their "
+            "bucket was never reduced; make every parameter take part in the loss on every "
+            "rank, freeze it (requires_grad=False) or pass find_unused_parameters=True")
 
 
 def _make_buckets(params, cap_bytes: int) -> list[_Bucket]:

@@ -16,30 +16,29 @@ from gradflow.errors import ConfigError
 from gradflow.nn import functional as F
 from gradflow.nn import init
 from gradflow.nn.module import Module, Parameter
+from gradflow.ops.recurrent import GRUCellStep, LSTMCellStep
+from gradflow.ops.shape import GetItem
 from gradflow.tensor import Tensor
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+_FIRST, _SECOND = (0, Ellipsis), (1, Ellipsis)  # h and c of an LSTM step's stacked state
 
 
 def _step(mode: str, projected: Tensor, h: Tensor, c: Tensor | None, weight_hh: Tensor,
           bias_hh: Tensor | None):
-    """One time step from the input projection x W_ih^T + b_ih; returns (h', c')."""
+    """One time step from the input projection x W_ih^T + b_ih; returns (h', c').
+
+    LSTM and GRU run their gate math as one op (gradflow/ops/recurrent.py)."""
     recurrent = F.linear(h, weight_hh, bias_hh)
-    if mode == "GRU":
-        xr, xz, xn = projected.chunk(3, -1)
-        hr, hz, hn = recurrent.chunk(3, -1)
-        reset = gf.sigmoid(xr + hr)
-        update = gf.sigmoid(xz + hz)
-        candidate = gf.tanh(xn + reset * hn)
-        return candidate + update * (h - candidate), None
-    gates = projected + recurrent
     if mode == "LSTM":
-        i, f, g, o = gates.chunk(4, -1)
         assert c is not None  # an LSTM carries a cell state
-        cell: Tensor = gf.sigmoid(f) * c + gf.sigmoid(i) * gf.tanh(g)
-        return gf.sigmoid(o) * gf.tanh(cell), cell
+        state = LSTMCellStep.apply(projected, recurrent, c)
+        return GetItem.apply(state, key=_FIRST), GetItem.apply(state, key=_SECOND)
+    if mode == "GRU":
+        return GRUCellStep.apply(projected, recurrent, h), None
+    gates = projected + recurrent
     return (gf.tanh(gates) if mode == "RNN_TANH" else gf.relu(gates)), None
 
 
@@ -128,7 +127,9 @@ class _RNNBase(Module):
                 steps = range(x.shape[0] - 1, -1, -1) if direction else range(x.shape[0])
                 sequence = []
                 for t in steps:
-                    h, c = _step(self.mode, projected[t], h, c, weight_hh, bias_hh)
+                    # NOTE: the op class: t is known good, and this runs once per step
+                    step_input = GetItem.apply(projected, key=(t, Ellipsis))
+                    h, c = _step(self.mode, step_input, h, c, weight_hh, bias_hh)
                     sequence.append(h)
                 if direction:
                     sequence.reverse()

@@ -9,6 +9,7 @@ sequence is one matmul; only the hidden-state product runs per time step.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import cast
 
 import gradflow as gf
@@ -16,6 +17,7 @@ from gradflow.errors import ConfigError
 from gradflow.nn import functional as F
 from gradflow.nn import init
 from gradflow.nn.module import Module, Parameter
+from gradflow.nn.utils.rnn import PackedSequence
 from gradflow.ops.recurrent import GRUCellStep, LSTMCellStep
 from gradflow.ops.shape import GetItem
 from gradflow.tensor import Tensor
@@ -40,6 +42,62 @@ def _step(mode: str, projected: Tensor, h: Tensor, c: Tensor | None, weight_hh: 
         return GRUCellStep.apply(projected, recurrent, h), None
     gates = projected + recurrent
     return (gf.tanh(gates) if mode == "RNN_TANH" else gf.relu(gates)), None
+
+
+def _run_padded(mode: str, projected: Tensor, h: Tensor, c: Tensor | None, weight_hh: Tensor,
+                bias_hh: Tensor | None, reverse: bool):
+    """One direction over projected (L, N, G); returns (outputs (L, N, H), h_n, c_n)."""
+    steps = range(projected.shape[0] - 1, -1, -1) if reverse else range(projected.shape[0])
+    sequence = []
+    for t in steps:
+        # NOTE: the op class: t is known good, and this runs once per step
+        h, c = _step(mode, GetItem.apply(projected, key=(t, Ellipsis)), h, c, weight_hh,
+                     bias_hh)
+        sequence.append(h)
+    if reverse:
+        sequence.reverse()
+    return gf.stack(sequence, 0), h, c
+
+
+def _rows(x: Tensor | None, start: int, stop: int | None) -> Tensor | None:
+    return None if x is None else GetItem.apply(x, key=(slice(start, stop), Ellipsis))
+
+
+def _run_packed(batch_sizes: list[int], mode: str, projected: Tensor, h: Tensor,
+                c: Tensor | None, weight_hh: Tensor, bias_hh: Tensor | None, reverse: bool):
+    """One direction over a packed projection (sum(batch_sizes), G): step t holds the first
+    batch_sizes[t] sequences (sorted longest first), so a sequence leaves the batch after
+    its last step and its state there is its final state; backwards in time, a sequence
+    joins the batch at its last step, from its initial state. Returns (outputs
+    (sum(batch_sizes), H), h_n, c_n)."""
+    offsets = [0]
+    for size in batch_sizes:
+        offsets.append(offsets[-1] + size)
+    steps = range(len(batch_sizes) - 1, -1, -1) if reverse else range(len(batch_sizes))
+    initial_h, initial_c = h, c
+    active = batch_sizes[-1] if reverse else batch_sizes[0]
+    if reverse:
+        h, c = _rows(h, 0, active), _rows(c, 0, active)
+    finished_h, finished_c, sequence = [], [], []
+    for t in steps:
+        size = batch_sizes[t]
+        if size > active:  # backwards: the sequences whose last step is t join
+            h = gf.cat([h, _rows(initial_h, active, size)], 0)
+            c = None if c is None else gf.cat([c, _rows(initial_c, active, size)], 0)
+        elif size < active:  # forwards: those that ended at t - 1 leave
+            finished_h.append(_rows(h, size, active))
+            finished_c.append(_rows(c, size, active))
+            h, c = _rows(h, 0, size), _rows(c, 0, size)
+        active = size
+        h, c = _step(mode, _rows(projected, offsets[t], offsets[t + 1]), h, c, weight_hh,
+                     bias_hh)
+        sequence.append(h)
+    if reverse:
+        sequence.reverse()
+    if finished_h:  # the rows that ended first are the last ones
+        h = gf.cat([h, *reversed(finished_h)], 0)
+        c = None if c is None else gf.cat([c, *reversed(finished_c)], 0)
+    return gf.cat(sequence, 0), h, c
 
 
 def _reset_uniform(module: Module) -> None:
@@ -100,19 +158,49 @@ class _RNNBase(Module):
             return (zeros if hx is None else hx), None
         return (zeros, zeros) if hx is None else hx
 
-    def forward(self, input: Tensor, hx=None):
-        directions = 2 if self.bidirectional else 1
+    def forward(self, input, hx=None):
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         unbatched = input.ndim == 2
         if input.ndim not in (2, 3) or input.shape[-1] != self.input_size:
             raise self.input_shape_error(
-                f"(L, N, {self.input_size}), (N, L, {self.input_size}) with batch_first, or "
-                f"(L, {self.input_size})", input.shape)
+                f"(L, N, {self.input_size}), (N, L, {self.input_size}) with batch_first, "
+                f"(L, {self.input_size}) or a PackedSequence", input.shape)
         x = input.unsqueeze(1) if unbatched else (
             input.transpose(0, 1) if self.batch_first else input)
         if unbatched and hx is not None:
             hx = tuple(h.unsqueeze(1) for h in hx) if isinstance(hx, tuple) else hx.unsqueeze(1)
-        h0, c0 = self._initial_state(x, hx, x.shape[1])
-        expected = (self.num_layers * directions, x.shape[1], self.hidden_size)
+        x, state = self._layers(x, hx, x.shape[1], _run_padded)
+        if unbatched:
+            out = x.squeeze(1)
+            state = tuple(s.squeeze(1) for s in state) if isinstance(state, tuple) \
+                else state.squeeze(1)
+        else:
+            out = x.transpose(0, 1) if self.batch_first else x
+        return out, state
+
+    def _forward_packed(self, input: PackedSequence, hx):
+        data, sorted_indices = input.data, input.sorted_indices
+        if data.ndim != 2 or data.shape[-1] != self.input_size:
+            raise self.input_shape_error(f"a PackedSequence of data (T, {self.input_size})",
+                                         data.shape)
+        if hx is not None and sorted_indices is not None:  # into the packed (sorted) order
+            hx = tuple(gf.index_select(h, 1, sorted_indices) for h in hx) \
+                if isinstance(hx, tuple) else gf.index_select(hx, 1, sorted_indices)
+        sizes = input.batch_sizes.tolist()
+        out, state = self._layers(data, hx, sizes[0], partial(_run_packed, sizes))
+        if input.unsorted_indices is not None:
+            state = tuple(gf.index_select(s, 1, input.unsorted_indices) for s in state) \
+                if isinstance(state, tuple) else gf.index_select(state, 1, input.unsorted_indices)
+        return PackedSequence(out, input.batch_sizes, sorted_indices, input.unsorted_indices), \
+            state
+
+    def _layers(self, x: Tensor, hx, batch: int, run):
+        """Every layer and direction over x (time steps first; `run` walks one direction);
+        returns the last layer's output and the final state (h_n, or (h_n, c_n))."""
+        directions = 2 if self.bidirectional else 1
+        h0, c0 = self._initial_state(x, hx, batch)
+        expected = (self.num_layers * directions, batch, self.hidden_size)
         for state in (h0, c0):
             if state is not None and state.shape != expected:
                 raise self.input_shape_error(f"a hidden state {expected}", state.shape)
@@ -123,31 +211,16 @@ class _RNNBase(Module):
                 k = layer * directions + direction
                 weight_ih, weight_hh, bias_ih, bias_hh = self._weights(layer, direction)
                 projected = F.linear(x, weight_ih, bias_ih)  # all time steps at once
-                h, c = h0[k], (None if c0 is None else c0[k])
-                steps = range(x.shape[0] - 1, -1, -1) if direction else range(x.shape[0])
-                sequence = []
-                for t in steps:
-                    # NOTE: the op class: t is known good, and this runs once per step
-                    step_input = GetItem.apply(projected, key=(t, Ellipsis))
-                    h, c = _step(self.mode, step_input, h, c, weight_hh, bias_hh)
-                    sequence.append(h)
-                if direction:
-                    sequence.reverse()
-                outputs.append(gf.stack(sequence, 0))
+                out, h, c = run(self.mode, projected, h0[k], None if c0 is None else c0[k],
+                                weight_hh, bias_hh, bool(direction))
+                outputs.append(out)
                 last_h.append(h)
                 last_c.append(c)
             x = outputs[0] if directions == 1 else gf.cat(outputs, -1)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, True)
         h_n = gf.stack(last_h, 0)
-        state = (h_n, gf.stack(last_c, 0)) if self.mode == "LSTM" else h_n
-        if unbatched:
-            out = x.squeeze(1)
-            state = tuple(s.squeeze(1) for s in state) if isinstance(state, tuple) \
-                else state.squeeze(1)
-        else:
-            out = x.transpose(0, 1) if self.batch_first else x
-        return out, state
+        return x, ((h_n, gf.stack(last_c, 0)) if self.mode == "LSTM" else h_n)
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"

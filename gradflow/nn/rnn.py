@@ -9,7 +9,6 @@ sequence is one matmul; only the hidden-state product runs per time step.
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import cast
 
 import gradflow as gf
@@ -44,43 +43,28 @@ def _step(mode: str, projected: Tensor, h: Tensor, c: Tensor | None, weight_hh: 
     return (gf.tanh(gates) if mode == "RNN_TANH" else gf.relu(gates)), None
 
 
-def _run_padded(mode: str, projected: Tensor, h: Tensor, c: Tensor | None, weight_hh: Tensor,
-                bias_hh: Tensor | None, reverse: bool):
-    """One direction over projected (L, N, G); returns (outputs (L, N, H), h_n, c_n)."""
-    steps = range(projected.shape[0] - 1, -1, -1) if reverse else range(projected.shape[0])
-    sequence = []
-    for t in steps:
-        # NOTE: the op class: t is known good, and this runs once per step
-        h, c = _step(mode, GetItem.apply(projected, key=(t, Ellipsis)), h, c, weight_hh,
-                     bias_hh)
-        sequence.append(h)
-    if reverse:
-        sequence.reverse()
-    return gf.stack(sequence, 0), h, c
-
-
 def _rows(x: Tensor | None, start: int, stop: int | None) -> Tensor | None:
     return None if x is None else GetItem.apply(x, key=(slice(start, stop), Ellipsis))
 
 
-def _run_packed(batch_sizes: list[int], mode: str, projected: Tensor, h: Tensor,
-                c: Tensor | None, weight_hh: Tensor, bias_hh: Tensor | None, reverse: bool):
-    """One direction over a packed projection (sum(batch_sizes), G): step t holds the first
-    batch_sizes[t] sequences (sorted longest first), so a sequence leaves the batch after
-    its last step and its state there is its final state; backwards in time, a sequence
-    joins the batch at its last step, from its initial state. Returns (outputs
-    (sum(batch_sizes), H), h_n, c_n)."""
-    offsets = [0]
-    for size in batch_sizes:
-        offsets.append(offsets[-1] + size)
-    steps = range(len(batch_sizes) - 1, -1, -1) if reverse else range(len(batch_sizes))
+def _run(mode: str, inputs: list[Tensor], h: Tensor, c: Tensor | None, weights: tuple,
+         reverse: bool, batch_sizes: list[int] | None = None):
+    """One direction of one layer over per-step inputs; returns (per-step outputs, h_n, c_n).
+
+    Each input is (N, F), or with batch_sizes (a packed sequence) (batch_sizes[t], F): the
+    first batch_sizes[t] sequences, sorted longest first. A sequence then leaves the batch
+    after its last step, where its state is its final state; backwards in time it joins
+    at its last step, from its initial state.
+    """
+    weight_ih, weight_hh, bias_ih, bias_hh = weights
+    sizes = batch_sizes or [h.shape[0]] * len(inputs)
     initial_h, initial_c = h, c
-    active = batch_sizes[-1] if reverse else batch_sizes[0]
-    if reverse:
+    active = sizes[-1] if reverse else sizes[0]
+    if active < h.shape[0]:
         h, c = _rows(h, 0, active), _rows(c, 0, active)
-    finished_h, finished_c, sequence = [], [], []
-    for t in steps:
-        size = batch_sizes[t]
+    finished_h, finished_c, outputs = [], [], []
+    for t in (range(len(inputs) - 1, -1, -1) if reverse else range(len(inputs))):
+        size = sizes[t]
         if size > active:  # backwards: the sequences whose last step is t join
             h = gf.cat([h, _rows(initial_h, active, size)], 0)
             c = None if c is None else gf.cat([c, _rows(initial_c, active, size)], 0)
@@ -89,15 +73,16 @@ def _run_packed(batch_sizes: list[int], mode: str, projected: Tensor, h: Tensor,
             finished_c.append(_rows(c, size, active))
             h, c = _rows(h, 0, size), _rows(c, 0, size)
         active = size
-        h, c = _step(mode, _rows(projected, offsets[t], offsets[t + 1]), h, c, weight_hh,
-                     bias_hh)
-        sequence.append(h)
+        # NOTE: each step projects its own input: slicing one projection of the whole
+        # sequence instead would cost, per step, a gradient the size of the whole sequence
+        h, c = _step(mode, F.linear(inputs[t], weight_ih, bias_ih), h, c, weight_hh, bias_hh)
+        outputs.append(h)
     if reverse:
-        sequence.reverse()
+        outputs.reverse()
     if finished_h:  # the rows that ended first are the last ones
         h = gf.cat([h, *reversed(finished_h)], 0)
         c = None if c is None else gf.cat([c, *reversed(finished_c)], 0)
-    return gf.cat(sequence, 0), h, c
+    return outputs, h, c
 
 
 def _reset_uniform(module: Module) -> None:
@@ -170,7 +155,10 @@ class _RNNBase(Module):
             input.transpose(0, 1) if self.batch_first else input)
         if unbatched and hx is not None:
             hx = tuple(h.unsqueeze(1) for h in hx) if isinstance(hx, tuple) else hx.unsqueeze(1)
-        x, state = self._layers(x, hx, x.shape[1], _run_padded)
+        # NOTE: the op class: t is known good, and this runs once per step
+        steps = [GetItem.apply(x, key=(t, Ellipsis)) for t in range(x.shape[0])]
+        outputs, state = self._layers(steps, hx, x.shape[1], None)
+        x = gf.stack(outputs, 0)
         if unbatched:
             out = x.squeeze(1)
             state = tuple(s.squeeze(1) for s in state) if isinstance(state, tuple) \
@@ -188,18 +176,23 @@ class _RNNBase(Module):
             hx = tuple(gf.index_select(h, 1, sorted_indices) for h in hx) \
                 if isinstance(hx, tuple) else gf.index_select(hx, 1, sorted_indices)
         sizes = input.batch_sizes.tolist()
-        out, state = self._layers(data, hx, sizes[0], partial(_run_packed, sizes))
+        offsets = [0]
+        for size in sizes:
+            offsets.append(offsets[-1] + size)
+        steps = [_rows(data, start, stop) for start, stop in zip(offsets, offsets[1:])]
+        outputs, state = self._layers(steps, hx, sizes[0], sizes)
+        out = gf.cat(outputs, 0)
         if input.unsorted_indices is not None:
             state = tuple(gf.index_select(s, 1, input.unsorted_indices) for s in state) \
                 if isinstance(state, tuple) else gf.index_select(state, 1, input.unsorted_indices)
         return PackedSequence(out, input.batch_sizes, sorted_indices, input.unsorted_indices), \
             state
 
-    def _layers(self, x: Tensor, hx, batch: int, run):
-        """Every layer and direction over x (time steps first; `run` walks one direction);
-        returns the last layer's output and the final state (h_n, or (h_n, c_n))."""
+    def _layers(self, steps: list[Tensor], hx, batch: int, batch_sizes: list[int] | None):
+        """Every layer and direction over the per-step inputs; returns the last layer's
+        per-step outputs and the final state (h_n, or (h_n, c_n))."""
         directions = 2 if self.bidirectional else 1
-        h0, c0 = self._initial_state(x, hx, batch)
+        h0, c0 = self._initial_state(steps[0], hx, batch)
         expected = (self.num_layers * directions, batch, self.hidden_size)
         for state in (h0, c0):
             if state is not None and state.shape != expected:
@@ -209,18 +202,17 @@ class _RNNBase(Module):
             outputs = []
             for direction in range(directions):
                 k = layer * directions + direction
-                weight_ih, weight_hh, bias_ih, bias_hh = self._weights(layer, direction)
-                projected = F.linear(x, weight_ih, bias_ih)  # all time steps at once
-                out, h, c = run(self.mode, projected, h0[k], None if c0 is None else c0[k],
-                                weight_hh, bias_hh, bool(direction))
+                out, h, c = _run(self.mode, steps, h0[k], None if c0 is None else c0[k],
+                                 self._weights(layer, direction), bool(direction), batch_sizes)
                 outputs.append(out)
                 last_h.append(h)
                 last_c.append(c)
-            x = outputs[0] if directions == 1 else gf.cat(outputs, -1)
+            steps = outputs[0] if directions == 1 else [gf.cat(pair, -1)
+                                                        for pair in zip(*outputs)]
             if self.dropout and self.training and layer < self.num_layers - 1:
-                x = F.dropout(x, self.dropout, True)
+                steps = [F.dropout(x, self.dropout, True) for x in steps]
         h_n = gf.stack(last_h, 0)
-        return x, ((h_n, gf.stack(last_c, 0)) if self.mode == "LSTM" else h_n)
+        return steps, ((h_n, gf.stack(last_c, 0)) if self.mode == "LSTM" else h_n)
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"

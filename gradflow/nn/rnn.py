@@ -56,7 +56,7 @@ def _run(mode: str, inputs: list[Tensor], h: Tensor, c: Tensor | None, weights: 
     after its last step, where its state is its final state; backwards in time it joins
     at its last step, from its initial state.
     """
-    weight_ih, weight_hh, bias_ih, bias_hh = weights
+    weight_ih, weight_hh, bias_ih, bias_hh, weight_hr = weights
     sizes = batch_sizes or [h.shape[0]] * len(inputs)
     initial_h, initial_c = h, c
     active = sizes[-1] if reverse else sizes[0]
@@ -76,6 +76,8 @@ def _run(mode: str, inputs: list[Tensor], h: Tensor, c: Tensor | None, weights: 
         # NOTE: each step projects its own input: slicing one projection of the whole
         # sequence instead would cost, per step, a gradient the size of the whole sequence
         h, c = _step(mode, F.linear(inputs[t], weight_ih, bias_ih), h, c, weight_hh, bias_hh)
+        if weight_hr is not None:
+            h = F.linear(h, weight_hr)
         outputs.append(h)
     if reverse:
         outputs.reverse()
@@ -104,22 +106,28 @@ class _RNNBase(Module):
             raise ConfigError(f"{name}: num_layers and hidden_size must be positive")
         if not 0.0 <= dropout <= 1.0:
             raise ConfigError(f"{name}: dropout must lie in [0, 1], got {dropout}")
-        if proj_size:
-            raise ConfigError(f"{name}: proj_size is not supported")
+        if proj_size and self.mode != "LSTM":
+            raise ConfigError(f"{name}: proj_size is supported by LSTM only, got {proj_size}")
+        if not 0 <= proj_size < hidden_size:
+            raise ConfigError(f"{name}: proj_size must lie in [0, hidden_size={hidden_size}), "
+                              f"got {proj_size}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        self.bidirectional = bidirectional
+        self.bidirectional, self.proj_size = bidirectional, proj_size
         directions = 2 if bidirectional else 1
         gate_size = _GATES[self.mode] * hidden_size
+        output_size = proj_size or hidden_size  # of h, and of each direction's output
         dtype = dtype or gf.float32
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * directions
+            layer_input = input_size if layer == 0 else output_size * directions
             for direction in range(directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
                 shapes = [("weight_ih", (gate_size, layer_input)),
-                          ("weight_hh", (gate_size, hidden_size))]
+                          ("weight_hh", (gate_size, output_size))]
                 if bias:
                     shapes += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
+                if proj_size:  # h = (o * tanh(c)) W_hr^T, as PyTorch
+                    shapes.append(("weight_hr", (proj_size, hidden_size)))
                 for kind, shape in shapes:
                     self.register_parameter(kind + suffix, Parameter(
                         gf.zeros(*shape, dtype=dtype, device=device)))
@@ -133,15 +141,23 @@ class _RNNBase(Module):
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
         get = self._parameters.get
         return (get("weight_ih" + suffix), get("weight_hh" + suffix), get("bias_ih" + suffix),
-                get("bias_hh" + suffix))
+                get("bias_hh" + suffix), get("weight_hr" + suffix))
 
     def _initial_state(self, x: Tensor, hx, batch: int) -> tuple[Tensor, Tensor | None]:
-        directions = 2 if self.bidirectional else 1
-        shape = (self.num_layers * directions, batch, self.hidden_size)
-        zeros = gf.zeros(*shape, dtype=x.dtype, device=x.backend)
+        h_shape, c_shape = self._state_shapes(batch)
+        if hx is not None:
+            return (hx, None) if self.mode != "LSTM" else hx
+        h = gf.zeros(*h_shape, dtype=x.dtype, device=x.backend)
         if self.mode != "LSTM":
-            return (zeros if hx is None else hx), None
-        return (zeros, zeros) if hx is None else hx
+            return h, None
+        return h, (h if h_shape == c_shape else gf.zeros(*c_shape, dtype=x.dtype,
+                                                         device=x.backend))
+
+    def _state_shapes(self, batch: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The shapes of h_0 and (LSTM) c_0 for a batch."""
+        layers = self.num_layers * (2 if self.bidirectional else 1)
+        return ((layers, batch, self.proj_size or self.hidden_size),
+                (layers, batch, self.hidden_size))
 
     def forward(self, input, hx=None):
         if isinstance(input, PackedSequence):
@@ -193,8 +209,7 @@ class _RNNBase(Module):
         per-step outputs and the final state (h_n, or (h_n, c_n))."""
         directions = 2 if self.bidirectional else 1
         h0, c0 = self._initial_state(steps[0], hx, batch)
-        expected = (self.num_layers * directions, batch, self.hidden_size)
-        for state in (h0, c0):
+        for state, expected in zip((h0, c0), self._state_shapes(batch)):
             if state is not None and state.shape != expected:
                 raise self.input_shape_error(f"a hidden state {expected}", state.shape)
         last_h, last_c = [], []
@@ -226,6 +241,8 @@ class _RNNBase(Module):
             text += f", dropout={self.dropout}"
         if self.bidirectional:
             text += ", bidirectional=True"
+        if self.proj_size:
+            text += f", proj_size={self.proj_size}"
         return text
 
 
@@ -264,8 +281,9 @@ class RNN(_RNNBase):
 class LSTM(_RNNBase):
     """Long short-term memory, as torch.nn.LSTM (gates i, f, g, o stacked in that order).
 
-    Args: as RNN (no nonlinearity). forward(input, (h_0, c_0)) returns
-    output and (h_n, c_n).
+    Args: as RNN (no nonlinearity), and proj_size: when positive, each step's hidden
+    state is projected to proj_size features, h_t = (o_t * tanh(c_t)) W_hr^T (parameters
+    weight_hr_l{k}), as PyTorch. forward(input, (h_0, c_0)) returns output and (h_n, c_n).
 
     Example:
         >>> out, (h, c) = nn.LSTM(4, 8, batch_first=True)(gf.randn(3, 5, 4))

@@ -166,7 +166,7 @@ class Function(metaclass=_Declared):
                 out = _wrap(data, backend, True, node, counter)
                 node.inputs = args
                 node.hooks = None
-                node.needs_input_grad = _NEEDED[1]
+                node.needs_input_grad = _ONE_NEEDED
                 node.input_creators = (x.creator,)
                 read_by = cls._read_by
                 if read_by and 0 in read_by[0]:  # its own gradient reads it (Exp, Abs)
@@ -197,7 +197,7 @@ class Function(metaclass=_Declared):
                 out = _wrap(data, backend, True, node, counter)
                 node.inputs = args
                 node.hooks = None
-                node.needs_input_grad = _NEEDED[needs_x, needs_y]
+                node.needs_input_grad = _TWO_NEEDED[needs_x, needs_y]
                 node.input_creators = (x.creator if needs_x else None,
                                        y.creator if needs_y else None)
                 versions = None
@@ -244,10 +244,10 @@ class Function(metaclass=_Declared):
             setattr(self, name, None)
 
 
-
 # needs_input_grad of a recorded one- or two-argument op, shared (tuples: never changed)
-_NEEDED = {1: (True,), (True, True): (True, True), (True, False): (True, False),
-           (False, True): (False, True)}
+_ONE_NEEDED = (True,)
+_TWO_NEEDED = {(True, True): (True, True), (True, False): (True, False),
+               (False, True): (False, True)}
 
 
 def _check_forward(node: Function, out: Tensor, args: tuple) -> None:

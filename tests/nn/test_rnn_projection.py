@@ -91,3 +91,15 @@ def test_projected_state_of_the_wrong_size_is_refused():
     lstm = nn.LSTM(3, 4, proj_size=2)
     with pytest.raises(ValueError, match=r"\(1, 2, 2\)"):
         lstm(gf.zeros(5, 2, 3), (gf.zeros(1, 2, 4), gf.zeros(1, 2, 4)))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: nn.LSTM(2, 3, proj_size=2, bidirectional=True, dtype=gf.float64),
+    lambda: nn.GRU(2, 3, dtype=gf.float64)], ids=["lstm_projected", "gru"])
+def test_layers_have_second_derivatives(make, float64_device):
+    from gradflow.testing.gradcheck import gradgradcheck
+
+    layer = make().to(float64_device)
+    x = gf.tensor(normal(3, 2, 2).astype(np.float64), device=float64_device,
+                  requires_grad=True)
+    assert gradgradcheck(lambda x: layer(x)[0], [x], directions=4)

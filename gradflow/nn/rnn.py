@@ -2,8 +2,10 @@
 
 Parameters carry PyTorch's names and layout (weight_ih_l0, weight_hh_l0_reverse, ...,
 gates stacked as PyTorch stacks them: i, f, g, o for LSTM; r, z, n for GRU), so a
-state dict moves between the two frameworks. The input projection of a whole
-sequence is one matmul; only the hidden-state product runs per time step.
+state dict moves between the two frameworks. Each time step is two Linear ops (the
+input's and the hidden state's projections) and, for LSTM and GRU, the gate math as one
+op (gradflow/ops/recurrent.py). A PackedSequence (gradflow.nn.utils.rnn) runs the same
+loop with a batch that shrinks as its sequences end.
 """
 
 from __future__ import annotations

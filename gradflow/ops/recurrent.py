@@ -12,7 +12,7 @@ derivatives. The products x W_ih^T and h W_hh^T stay Linear ops outside.
 from __future__ import annotations
 
 from gradflow.autograd.function import Function
-from gradflow.errors import ShapeError
+from gradflow.errors import DTypeError, ShapeError
 from gradflow.ops.elementwise import sigmoid, tanh
 from gradflow.ops.shape import GetItem, cat, stack
 from gradflow.tensor import Tensor
@@ -170,6 +170,9 @@ def _check_step(op: str, count: int, x_gates: Tensor, h_gates: Tensor, state: Te
         raise ShapeError(
             f"{op}: x_gates {x_gates.shape} and h_gates {h_gates.shape} must both be "
             f"{expected}, {count} gates for a state of shape {state.shape}")
+    if not x_gates.dtype == h_gates.dtype == state.dtype:
+        raise DTypeError(f"{op}: x_gates ({x_gates.dtype}), h_gates ({h_gates.dtype}) and the "
+                         f"state ({state.dtype}) must share one dtype; cast them first")
 
 
 def lstm_cell_step(x_gates: Tensor, h_gates: Tensor, c: Tensor) -> Tensor:

@@ -130,9 +130,9 @@ def test_sorted_packed_input_needs_no_indices(device):
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     ours.to(device)
     arrays = [normal(4, 3), normal(2, 3)]
-    out, (h, c) = ours(pack_sequence([gf.tensor(a, device=device) for a in arrays]))
+    out, (h, c) = ours(pack_sequence([gf.tensor(a) for a in arrays]).to(device))
     ref, (ref_h, ref_c) = theirs(trnn.pack_sequence([torch.tensor(a) for a in arrays]))
-    assert out.sorted_indices is None
+    assert out.sorted_indices is None and out.data.device == device
     _same_packed(out, ref, rtol=1e-4, atol=1e-5)
     assert_close(h, ref_h.detach().numpy(), rtol=1e-4, atol=1e-5)
     assert_close(c, ref_c.detach().numpy(), rtol=1e-4, atol=1e-5)

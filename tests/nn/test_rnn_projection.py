@@ -103,3 +103,13 @@ def test_layers_have_second_derivatives(make, float64_device):
     x = gf.tensor(normal(3, 2, 2).astype(np.float64), device=float64_device,
                   requires_grad=True)
     assert gradgradcheck(lambda x: layer(x)[0], [x], directions=4)
+
+
+def test_step_ops_refuse_bad_shapes_and_mixed_dtypes():
+    from gradflow.errors import DTypeError, ShapeError
+    from gradflow.ops.recurrent import gru_cell_step, lstm_cell_step
+
+    with pytest.raises(ShapeError, match=r"lstm_cell_step: .*\(2, 8\).*4 gates"):
+        lstm_cell_step(gf.zeros(2, 6), gf.zeros(2, 6), gf.zeros(2, 2))
+    with pytest.raises(DTypeError, match="gru_cell_step: .*float64"):
+        gru_cell_step(gf.zeros(2, 6), gf.zeros(2, 6), gf.zeros(2, 2, dtype=gf.float64))

@@ -28,19 +28,20 @@ CASES = {
 }
 
 
-def composed_step(mode, projected, h, c, weight_hh, bias_hh):
+def composed_step(mode, x_gates, h, c, weight_hh, bias_hh):
     """gradflow.nn.rnn._step with the gate math written with primitives (LSTM and GRU)."""
     import gradflow as gf
     from gradflow.nn import functional as F
 
-    recurrent = F.linear(h, weight_hh, bias_hh)
     if mode == "GRU":
-        xr, xz, xn = projected.chunk(3, -1)
-        hr, hz, hn = recurrent.chunk(3, -1)
+        xr, xz, xn = x_gates.chunk(3, -1)
+        hr, hz, hn = F.linear(h, weight_hh, bias_hh).chunk(3, -1)
         reset, update = gf.sigmoid(xr + hr), gf.sigmoid(xz + hz)
         candidate = gf.tanh(xn + reset * hn)
         return candidate + update * (h - candidate), None
-    i, f, g, o = (projected + recurrent).chunk(4, -1)
+    if weight_hh is not None:  # else x_gates holds both projections
+        x_gates = x_gates + F.linear(h, weight_hh, bias_hh)
+    i, f, g, o = x_gates.chunk(4, -1)
     cell = gf.sigmoid(f) * c + gf.sigmoid(i) * gf.tanh(g)
     return gf.sigmoid(o) * gf.tanh(cell), cell
 

@@ -20,7 +20,7 @@ from gradflow.nn import init
 from gradflow.nn.module import Module, Parameter
 from gradflow.nn.utils.rnn import PackedSequence
 from gradflow.ops.recurrent import GRUCellStep, LSTMCellStep
-from gradflow.ops.shape import GetItem
+from gradflow.ops.shape import Cat, GetItem
 from gradflow.tensor import Tensor
 
 __all__ = ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"]
@@ -29,20 +29,22 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 _FIRST, _SECOND = (0, Ellipsis), (1, Ellipsis)  # h and c of an LSTM step's stacked state
 
 
-def _step(mode: str, projected: Tensor, h: Tensor, c: Tensor | None, weight_hh: Tensor,
+def _step(mode: str, x_gates: Tensor, h: Tensor, c: Tensor | None, weight_hh: Tensor | None,
           bias_hh: Tensor | None):
-    """One time step from the input projection x W_ih^T + b_ih; returns (h', c').
+    """One time step from the input projection x W_ih^T + b_ih; returns (h', c'). Without
+    weight_hh, x_gates holds both projections, from one product (see _run).
 
     LSTM and GRU run their gate math as one op (gradflow/ops/recurrent.py)."""
-    recurrent = F.linear(h, weight_hh, bias_hh)
+    if weight_hh is not None:
+        h_gates = F.linear(h, weight_hh, bias_hh)
+        if mode == "GRU":  # r scales h W_hn^T + b_hn alone: the op takes both apart
+            return GRUCellStep.apply(x_gates, h_gates, h), None
+        x_gates = x_gates + h_gates
     if mode == "LSTM":
         assert c is not None  # an LSTM carries a cell state
-        state = LSTMCellStep.apply(projected, recurrent, c)
+        state = LSTMCellStep.apply(x_gates, c)
         return GetItem.apply(state, key=_FIRST), GetItem.apply(state, key=_SECOND)
-    if mode == "GRU":
-        return GRUCellStep.apply(projected, recurrent, h), None
-    gates = projected + recurrent
-    return (gf.tanh(gates) if mode == "RNN_TANH" else gf.relu(gates)), None
+    return (gf.tanh(x_gates) if mode == "RNN_TANH" else gf.relu(x_gates)), None
 
 
 def _rows(x: Tensor | None, start: int, stop: int | None) -> Tensor | None:
@@ -59,6 +61,12 @@ def _run(mode: str, inputs: list[Tensor], h: Tensor, c: Tensor | None, weights: 
     at its last step, from its initial state.
     """
     weight_ih, weight_hh, bias_ih, bias_hh, weight_hr = weights
+    joint = None
+    if mode != "GRU":
+        # NOTE: one product per step, [x_t, h] [W_ih, W_hh]^T + (b_ih + b_hh): half the
+        # matmuls, and the weights' gradients summed over the steps before one Cat backward
+        joint = (gf.cat([weight_ih, weight_hh], 1),
+                 None if bias_ih is None else bias_ih + bias_hh)
     sizes = batch_sizes or [h.shape[0]] * len(inputs)
     initial_h, initial_c = h, c
     active = sizes[-1] if reverse else sizes[0]
@@ -77,7 +85,12 @@ def _run(mode: str, inputs: list[Tensor], h: Tensor, c: Tensor | None, weights: 
         active = size
         # NOTE: each step projects its own input: slicing one projection of the whole
         # sequence instead would cost, per step, a gradient the size of the whole sequence
-        h, c = _step(mode, F.linear(inputs[t], weight_ih, bias_ih), h, c, weight_hh, bias_hh)
+        if joint is None:
+            h, c = _step(mode, F.linear(inputs[t], weight_ih, bias_ih), h, c, weight_hh,
+                         bias_hh)
+        else:
+            h, c = _step(mode, F.linear(Cat.apply(inputs[t], h, dim=1), *joint), h, c, None,
+                         None)
         if weight_hr is not None:
             h = F.linear(h, weight_hr)
         outputs.append(h)

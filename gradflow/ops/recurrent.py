@@ -26,16 +26,15 @@ def _sigmoid(xp, x):
 
 
 class LSTMCellStep(Function):
-    """(x_gates, h_gates, c) -> stack((h', c')), gates i, f, g, o stacked on the last axis:
+    """(gates, c) -> stack((h', c')), gates i, f, g, o stacked on the last axis:
     c' = sigmoid(f) * c + sigmoid(i) * tanh(g), h' = sigmoid(o) * tanh(c')."""
 
     saved = ("activations",)  # i, f, g, o and tanh(c')
-    grad_reads = ((0, 1, 2),) * 3  # the first derivative reads c, the second everything
+    grad_reads = ((0, 1), (0, 1))  # the first derivative reads c, the second both
 
-    def forward(self, x_gates, h_gates, c):
+    def forward(self, gates, c):
         xp = self.backend.xp
         hidden = c.shape[-1]
-        gates = x_gates + h_gates
         sig = _sigmoid(xp, gates)
         i, f, o = sig[..., :hidden], sig[..., hidden:2 * hidden], sig[..., 3 * hidden:]
         g = xp.tanh(gates[..., 2 * hidden:3 * hidden])
@@ -45,13 +44,12 @@ class LSTMCellStep(Function):
         return xp.stack((o * t, cell))
 
     def backward(self, grad):
-        x_gates, h_gates, c = self.inputs
+        gates, c = self.inputs
         hidden = c.shape[-1]
-        both = LSTMCellBackward.apply(grad, x_gates, h_gates, c, activations=self.activations)
+        both = LSTMCellBackward.apply(grad, gates, c, activations=self.activations)
         needs = self.needs_input_grad
-        d_gates = GetItem.apply(both, key=(Ellipsis, slice(0, 4 * hidden)))
-        d_c = GetItem.apply(both, key=(Ellipsis, slice(4 * hidden, None))) if needs[2] else None
-        return (d_gates if needs[0] else None, d_gates if needs[1] else None, d_c)
+        return tuple(GetItem.apply(both, key=(Ellipsis, key)) if need else None
+                     for need, key in zip(needs, (slice(0, 4 * hidden), slice(4 * hidden, None))))
 
 
 class LSTMCellBackward(Function):
@@ -59,9 +57,9 @@ class LSTMCellBackward(Function):
     concatenated on the last axis, in one forward from the step's saved activations."""
 
     params = ("activations",)
-    grad_reads = ((1, 2, 3),) + ((0, 1, 2, 3),) * 3
+    grad_reads = ((1, 2), (0, 1, 2), (0, 1, 2))
 
-    def forward(self, grad, x_gates, h_gates, c):
+    def forward(self, grad, gates, c):
         i, f, g, o, t = self.activations
         grad_h, grad_c = grad[0, ...], grad[1, ...]
         grad_cell = grad_c + grad_h * o * (1.0 - t * t)
@@ -71,10 +69,10 @@ class LSTMCellBackward(Function):
 
     def backward(self, upstream):
         # NOTE: the second derivative, on Tensors; rarely run, so recomputed from the inputs
-        grad, x_gates, h_gates, c = self.inputs
+        grad, gates, c = self.inputs
         needs = self.needs_input_grad
         grad_h, grad_c = grad[0], grad[1]
-        a_i, a_f, a_g, a_o = (x_gates + h_gates).chunk(4, -1)
+        a_i, a_f, a_g, a_o = gates.chunk(4, -1)
         i, f, o, g = sigmoid(a_i), sigmoid(a_f), sigmoid(a_o), tanh(a_g)
         t = tanh(f * c + i * g)
         di, df, do, dg, dt = i * (1 - i), f * (1 - f), o * (1 - o), 1 - g * g, 1 - t * t
@@ -85,14 +83,14 @@ class LSTMCellBackward(Function):
         d_cell = grad_h * (u_o * do - 2 * factor * o * t) * dt
         d_grad = stack((u_o * t * do + factor * o * dt, factor)) if needs[0] else None
         d_gates = None
-        if needs[1] or needs[2]:
+        if needs[1]:
             d_gates = cat((
                 (grad_cell * (u_i * g * (1 - 2 * i) + u_g * dg) + d_cell * g) * di,
                 (grad_cell * (u_f * c * (1 - 2 * f) + u_c) + d_cell * c) * df,
                 (grad_cell * (u_i * di - 2 * u_g * i * g) + d_cell * i) * dg,
                 (u_o * grad_h * t * (1 - 2 * o) + factor * grad_h * dt) * do), -1)
-        d_c = grad_cell * u_f * df + d_cell * f if needs[3] else None
-        return (d_grad, d_gates if needs[1] else None, d_gates if needs[2] else None, d_c)
+        d_c = grad_cell * u_f * df + d_cell * f if needs[2] else None
+        return d_grad, d_gates, d_c
 
 
 class GRUCellStep(Function):
@@ -164,23 +162,24 @@ class GRUCellBackward(Function):
         return d_grad, d_x, d_hidden, d_h
 
 
-def _check_step(op: str, count: int, x_gates: Tensor, h_gates: Tensor, state: Tensor) -> None:
+def _check_step(op: str, count: int, gates: dict[str, Tensor], state: Tensor) -> None:
     expected = (*state.shape[:-1], count * state.shape[-1])
-    if state.ndim < 1 or x_gates.shape != expected or h_gates.shape != expected:
-        raise ShapeError(
-            f"{op}: x_gates {x_gates.shape} and h_gates {h_gates.shape} must both be "
-            f"{expected}, {count} gates for a state of shape {state.shape}")
-    if not x_gates.dtype == h_gates.dtype == state.dtype:
-        raise DTypeError(f"{op}: x_gates ({x_gates.dtype}), h_gates ({h_gates.dtype}) and the "
-                         f"state ({state.dtype}) must share one dtype; cast them first")
+    named = ", ".join(f"{name} {g.shape}" for name, g in gates.items())
+    if state.ndim < 1 or any(g.shape != expected for g in gates.values()):
+        raise ShapeError(f"{op}: {named} must be {expected}, {count} gates for a state of "
+                         f"shape {state.shape}")
+    if any(g.dtype != state.dtype for g in gates.values()):
+        dtypes = ", ".join(f"{name} {g.dtype}" for name, g in gates.items())
+        raise DTypeError(f"{op}: {dtypes} and the state ({state.dtype}) must share one dtype; "
+                         "cast them first")
 
 
-def lstm_cell_step(x_gates: Tensor, h_gates: Tensor, c: Tensor) -> Tensor:
+def lstm_cell_step(gates: Tensor, c: Tensor) -> Tensor:
     """One LSTM step's gate math, as torch.nn.LSTM computes it, as one op.
 
     Args:
-        x_gates: x W_ih^T + b_ih, shape (..., 4 * H), gates i, f, g, o in that order.
-        h_gates: h W_hh^T + b_hh, the same shape.
+        gates: x W_ih^T + b_ih + h W_hh^T + b_hh, shape (..., 4 * H), gates i, f, g, o in
+            that order.
         c: the cell state, shape (..., H).
 
     Returns:
@@ -188,12 +187,12 @@ def lstm_cell_step(x_gates: Tensor, h_gates: Tensor, c: Tensor) -> Tensor:
         new cell state.
 
     Example:
-        >>> state = lstm_cell_step(gf.zeros(3, 8), gf.zeros(3, 8), gf.ones(3, 2))
+        >>> state = lstm_cell_step(gf.zeros(3, 8), gf.ones(3, 2))
         >>> state.shape, round(state[1, 0, 0].item(), 2)   # c' = sigmoid(0) * 1
         ((2, 3, 2), 0.5)
     """
-    _check_step("lstm_cell_step", 4, x_gates, h_gates, c)
-    return LSTMCellStep.apply(x_gates, h_gates, c)
+    _check_step("lstm_cell_step", 4, {"gates": gates}, c)
+    return LSTMCellStep.apply(gates, c)
 
 
 def gru_cell_step(x_gates: Tensor, h_gates: Tensor, h: Tensor) -> Tensor:
@@ -212,5 +211,5 @@ def gru_cell_step(x_gates: Tensor, h_gates: Tensor, h: Tensor) -> Tensor:
         >>> round(h[0, 0].item(), 2)   # n = 0, z = 0.5: h' = 0.5 * h
         0.5
     """
-    _check_step("gru_cell_step", 3, x_gates, h_gates, h)
+    _check_step("gru_cell_step", 3, {"x_gates": x_gates, "h_gates": h_gates}, h)
     return GRUCellStep.apply(x_gates, h_gates, h)

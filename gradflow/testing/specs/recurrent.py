@@ -16,8 +16,8 @@ def _np_sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def np_lstm_cell_step(x_gates, h_gates, c):
-    i, f, g, o = np.split(x_gates + h_gates, 4, axis=-1)
+def np_lstm_cell_step(gates, c):
+    i, f, g, o = np.split(gates, 4, axis=-1)
     cell = _np_sigmoid(f) * c + _np_sigmoid(i) * np.tanh(g)
     return np.stack((_np_sigmoid(o) * np.tanh(cell), cell))
 
@@ -30,8 +30,8 @@ def np_gru_cell_step(x_gates, h_gates, h):
     return n + z * (h - n)
 
 
-def torch_lstm_cell_step(torch, x_gates, h_gates, c):
-    i, f, g, o = (x_gates + h_gates).chunk(4, -1)
+def torch_lstm_cell_step(torch, gates, c):
+    i, f, g, o = gates.chunk(4, -1)
     cell = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     return torch.stack((torch.sigmoid(o) * torch.tanh(cell), cell))
 
@@ -44,17 +44,18 @@ def torch_gru_cell_step(torch, x_gates, h_gates, h):
     return n + z * (h - n)
 
 
-def _samples(gates: int):
+def _samples(gates: int, gate_inputs: int):
+    """(gate pre-activations..., state) for a batch of 3, one sequence, and a 2 x 3 batch."""
     def normal(*shape):
         return np.asarray(R.standard_normal(shape))
 
-    return [Sample((normal(3, gates * 2), normal(3, gates * 2), normal(3, 2)), label="batch"),
-            Sample((normal(gates * 3), normal(gates * 3), normal(3)), label="unbatched"),
-            Sample((normal(2, 3, gates * 2), normal(2, 3, gates * 2), normal(2, 3, 2)),
-                   label="3d")]
+    return [Sample((*(normal(*batch, gates * size) for _ in range(gate_inputs)),
+                    normal(*batch, size)), label=label)
+            for batch, size, label in [((3,), 2, "batch"), ((), 3, "unbatched"),
+                                       ((2, 3), 2, "3d")]]
 
 
-op("lstm_cell_step", lstm_cell_step, _samples(4), np_lstm_cell_step,
+op("lstm_cell_step", lstm_cell_step, _samples(4, 1), np_lstm_cell_step,
    torch_reference=torch_lstm_cell_step)
-op("gru_cell_step", gru_cell_step, _samples(3), np_gru_cell_step,
+op("gru_cell_step", gru_cell_step, _samples(3, 2), np_gru_cell_step,
    torch_reference=torch_gru_cell_step)

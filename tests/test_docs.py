@@ -125,7 +125,7 @@ def test_docstring_examples_run(name, tmp_path, monkeypatch):
         assert result.failed == 0, "".join(failures)
 
 
-PAGES = ["quickstart.md", "devices.md", "custom-op.md", "training.md", "errors.md"]
+PAGES = ["quickstart.md", "devices.md", "custom-op.md", "training.md", "errors.md", "api/nn.md"]
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -133,3 +133,15 @@ def test_fashion_mnist_trains_on_a_subset(tmp_path, model, limit, better_than):
     assert history["val_loss"][0] < math.log(10)   # better than a uniform guess
     for name in ("curves.png", "grad_norms.png"):
         assert_png(tmp_path / name)
+
+
+@pytest.mark.parametrize("task", ["sort", "copy"])
+def test_transformer_learns_to_sort_and_copy(task, capsys):
+    example = load_example("transformer_copy_task")
+    result = example.main(["--task", task, "--steps", "100", "--length", "5", "--device", "cpu"])
+    losses = result["losses"]
+    assert len(losses) == 100 and losses[0] > 2.0  # about log(10) before training
+    assert sum(losses[-10:]) / 10 < 0.25 * losses[0]
+    assert result["digit_accuracy"] > 0.8  # greedy decoding of fresh sequences
+    printed = capsys.readouterr().out
+    assert "step  100  loss" in printed and "exactly right" in printed

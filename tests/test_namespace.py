@@ -100,3 +100,24 @@ def test_every_function_with_a_tensor_first_has_a_method_form():
                       "var_mean", "std_mean"}  # as in PyTorch
     missing = [n for n in OPS - functions_only if not hasattr(Tensor, n)]
     assert not missing, missing
+
+
+def test_nn_all_names_every_layer_class():
+    """gradflow.nn's __all__ resolves, has no repeats, and names every public Module class
+    defined in gradflow.nn's modules (a new layer cannot be left out of it)."""
+    import importlib
+    import pkgutil
+
+    from gradflow import nn
+
+    assert len(nn.__all__) == len(set(nn.__all__))
+    assert all(hasattr(nn, name) for name in nn.__all__)
+    # in torch.nn neither is at the top level either
+    elsewhere = {"NonDynamicallyQuantizableLinear", "DistributedDataParallel"}
+    layers = {name for info in pkgutil.walk_packages(nn.__path__, "gradflow.nn.")
+              for name, value in vars(importlib.import_module(info.name)).items()
+              if inspect.isclass(value) and issubclass(value, nn.Module)
+              and value.__module__ == info.name and not name.startswith("_")}
+    assert layers - elsewhere <= set(nn.__all__), sorted(layers - elsewhere - set(nn.__all__))
+    assert {"MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerEncoderLayer",
+            "TransformerDecoder", "TransformerDecoderLayer"} <= layers

@@ -46,6 +46,10 @@ from gradflow.nn.pooling import (
 from gradflow.nn.rnn import (
     GRU, GRUCell, LSTM, LSTMCell, RNN, RNNCell,
 )
+from gradflow.nn.transformer import (
+    Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+    TransformerEncoderLayer,
+)
 from gradflow.nn.vision import (
     CosineSimilarity, Fold, PairwiseDistance, PixelShuffle, PixelUnshuffle, Unfold,
     Upsample, UpsamplingBilinear2d, UpsamplingNearest2d,
@@ -147,6 +151,11 @@ __all__ += [
     'Softsign',
     'Tanhshrink',
     'Threshold',
+    'Transformer',
+    'TransformerDecoder',
+    'TransformerDecoderLayer',
+    'TransformerEncoder',
+    'TransformerEncoderLayer',
     'TripletMarginLoss',
     'Unfold',
     'Upsample',

@@ -18,14 +18,17 @@ from gradflow.tensor import Tensor
 __all__ = ["MultiheadAttention"]
 
 
-def _additive(mask: Tensor | None, like: Tensor) -> Tensor | None:
-    """A PyTorch attention mask as a float mask to add: bool True means "do not attend"."""
+def _additive(mask: Tensor | None, like: Tensor, extra: int = 0) -> Tensor | None:
+    """A PyTorch attention mask as a float mask to add: bool True means "do not attend".
+    `extra` key columns appended by add_bias_kv / add_zero_attn are attended (0 added)."""
     if mask is None:
         return None
     if mask.dtype.name == "bool":
         zeros = gf.zeros(*mask.shape, dtype=like.dtype, device=like.backend)
-        return gf.where(mask, -math.inf, zeros)
-    return cast(mask, like.dtype)
+        mask = gf.where(mask, -math.inf, zeros)
+    else:
+        mask = cast(mask, like.dtype)
+    return gf.pad(mask, (0, extra)) if extra else mask
 
 
 class NonDynamicallyQuantizableLinear(Linear):
@@ -41,6 +44,10 @@ class MultiheadAttention(Module):
         num_heads: number of heads.
         dropout: dropout on the attention weights, in training.
         bias: add biases to the input and output projections.
+        add_bias_kv: learn bias_k and bias_v, each (1, 1, E), appended to the projected keys
+            and values as one more source position (which every mask lets through).
+        add_zero_attn: append a position of zeros to the projected keys and values (after
+            bias_k and bias_v), which every mask lets through.
         kdim, vdim: key and value sizes (default E).
         batch_first: inputs and outputs are (N, L, E) instead of (L, N, E).
 
@@ -49,7 +56,8 @@ class MultiheadAttention(Module):
     (L, N, E) (or (N, L, E)), and the attention weights (N, L, S) averaged over heads (or
     (N, num_heads, L, S)), or None when need_weights is False. Masks follow PyTorch: a
     bool True in key_padding_mask (N, S) or attn_mask ((L, S) or (N * num_heads, L, S))
-    means "do not attend"; a float mask is added to the scores.
+    means "do not attend"; a float mask is added to the scores. With add_bias_kv and
+    add_zero_attn the weights have one more column (S + 1) for each.
 
     Example:
         >>> mha = nn.MultiheadAttention(8, 2, batch_first=True)
@@ -66,9 +74,6 @@ class MultiheadAttention(Module):
         if embed_dim % num_heads:
             raise ConfigError(f"MultiheadAttention: embed_dim {embed_dim} must be divisible by "
                               f"num_heads {num_heads}")
-        if add_bias_kv or add_zero_attn:
-            raise ConfigError("MultiheadAttention: add_bias_kv and add_zero_attn are not "
-                              "supported")
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, float(dropout)
         self.kdim = kdim if kdim is not None else embed_dim
         self.vdim = vdim if vdim is not None else embed_dim
@@ -92,6 +97,11 @@ class MultiheadAttention(Module):
             self.register_parameter("in_proj_bias", None)
         self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias,
                                                         device=device, dtype=dtype)
+        if add_bias_kv:
+            self.bias_k, self.bias_v = empty(1, 1, embed_dim), empty(1, 1, embed_dim)
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = add_zero_attn
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
@@ -103,6 +113,9 @@ class MultiheadAttention(Module):
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     def _projections(self):
         e = self.embed_dim
@@ -112,6 +125,22 @@ class MultiheadAttention(Module):
             weights = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)
         biases = (None,) * 3 if self.in_proj_bias is None else self.in_proj_bias.split(e, 0)
         return weights, biases
+
+    def _append_to_source(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, int]:
+        """Projected keys and values (S, N, E) with bias_k/bias_v, then a zero position,
+        appended along S, as PyTorch; and how many positions were appended."""
+        batch, e = k.shape[1], self.embed_dim
+        keys, values = [k], [v]
+        if self.bias_k is not None:
+            keys.append(self.bias_k.expand(1, batch, e))
+            values.append(self.bias_v.expand(1, batch, e))
+        if self.add_zero_attn:
+            zeros = gf.zeros(1, batch, e, dtype=k.dtype, device=k.backend)
+            keys.append(zeros)
+            values.append(zeros)
+        if len(keys) == 1:
+            return k, v, 0
+        return gf.cat(keys, 0), gf.cat(values, 0), len(keys) - 1
 
     def forward(self, query: Tensor, key: Tensor, value: Tensor,
                 key_padding_mask: Tensor | None = None, need_weights: bool = True,
@@ -132,21 +161,21 @@ class MultiheadAttention(Module):
         heads, head_dim = self.num_heads, self.head_dim
         (w_q, w_k, w_v), (b_q, b_k, b_v) = self._projections()
 
-        def split_heads(x: Tensor, size: int) -> Tensor:  # (T, N, E) -> (N, heads, T, hd)
-            return x.reshape(size, batch, heads, head_dim).permute(1, 2, 0, 3)
+        def split_heads(x: Tensor) -> Tensor:  # (T, N, E) -> (N, heads, T, hd)
+            return x.reshape(x.shape[0], batch, heads, head_dim).permute(1, 2, 0, 3)
 
-        q = split_heads(F.linear(query, w_q, b_q), length)
-        k = split_heads(F.linear(key, w_k, b_k), source)
-        v = split_heads(F.linear(value, w_v, b_v), source)
+        k, v, extra = self._append_to_source(F.linear(key, w_k, b_k), F.linear(value, w_v, b_v))
+        q, k, v = split_heads(F.linear(query, w_q, b_q)), split_heads(k), split_heads(v)
         scores = (q * (1.0 / math.sqrt(head_dim))) @ k.transpose(-2, -1)
         if is_causal and attn_mask is None:
             rows = gf.arange(length, device=query.backend).reshape(-1, 1)
             attn_mask = gf.arange(source, device=query.backend).reshape(1, -1) > rows
-        mask = _additive(attn_mask, scores)
+        source += extra
+        mask = _additive(attn_mask, scores, extra)
         if mask is not None:
             scores = scores + (mask.reshape(batch, heads, length, source) if mask.ndim == 3
                                else mask)
-        padding = _additive(key_padding_mask, scores)
+        padding = _additive(key_padding_mask, scores, extra)
         if padding is not None:
             scores = scores + padding.reshape(batch, 1, 1, source)
         weights = gf.softmax(scores, -1)

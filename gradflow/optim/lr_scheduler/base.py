@@ -91,6 +91,7 @@ class _StateMixin:
         None when the state fits.
 
         Example:
+            >>> from gradflow.optim.lr_scheduler import StepLR
             >>> StepLR(opt, 5).state_dict_problem({"last_epoch": "x"})
             ("['last_epoch']", "expected an int, got 'x'")
         """

@@ -65,6 +65,7 @@ class SequentialLR(_Composite):
         last_epoch: the last epoch's index when resuming (-1 to start).
 
     Example:
+        >>> from gradflow.optim.lr_scheduler import CosineAnnealingLR, LinearLR
         >>> warmup = LinearLR(opt, start_factor=0.1, total_iters=5)
         >>> decay = CosineAnnealingLR(opt, T_max=95)
         >>> sched = SequentialLR(opt, [warmup, decay], milestones=[5])
@@ -113,6 +114,7 @@ class ChainedScheduler(_Composite):
         optimizer: their optimizer (default: the first one's).
 
     Example:
+        >>> from gradflow.optim.lr_scheduler import ConstantLR, ExponentialLR
         >>> sched = ChainedScheduler([ConstantLR(opt, 0.5, 4), ExponentialLR(opt, 0.9)])
     """
 

@@ -73,16 +73,24 @@ def _factories(name: str, build, shapes, kwargs):
 def run(settings: suite.Settings) -> dict[str, dict[str, Any]]:
     import torch
 
+    return run_cases(settings, _cases(torch), "nn_layers", TITLE)
+
+
+def run_cases(settings: suite.Settings, cases: dict[str, tuple[Callable, tuple, dict]],
+              prefix: str, title: str, more: Callable | None = None) -> dict[str, dict[str, Any]]:
+    """Time each case, gradflow against PyTorch, and save `<prefix>_<name>.json`; `more`
+    (gradflow's step -> Contenders) adds contenders."""
     settings.apply_threads()
     sections = {}
-    for name, (build, shapes, kwargs) in _cases(torch).items():
+    for name, (build, shapes, kwargs) in cases.items():
         gradflow_step, torch_step = _factories(name, build, shapes, kwargs)
-        results = settings.measure([Contender(suite.GRADFLOW, lambda s=gradflow_step: s),
-                                    Contender(suite.TORCH, lambda s=torch_step: s)],
-                                   baseline=suite.TORCH)
-        suite.save_section(f"nn_layers_{name}", f"{TITLE}: {name}", results, settings,
+        contenders = [Contender(suite.GRADFLOW, lambda s=gradflow_step: s),
+                      *(more(gradflow_step) if more else ()),
+                      Contender(suite.TORCH, lambda s=torch_step: s)]
+        results = settings.measure(contenders, baseline=suite.TORCH)
+        suite.save_section(f"{prefix}_{name}", f"{title}: {name}", results, settings,
                            table=markdown_table(results, baseline=suite.TORCH))
-        sections[f"nn_layers_{name}"] = results
+        sections[f"{prefix}_{name}"] = results
     return sections
 
 

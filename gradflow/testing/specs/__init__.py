@@ -9,3 +9,4 @@ from gradflow.testing.specs import nn  # noqa: F401
 from gradflow.testing.specs import conv  # noqa: F401
 from gradflow.testing.specs import nn_layers  # noqa: F401
 from gradflow.testing.specs import ops_library  # noqa: F401
+from gradflow.testing.specs import recurrent  # noqa: F401

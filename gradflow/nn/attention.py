@@ -113,9 +113,9 @@ class MultiheadAttention(Module):
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
-        if self.bias_k is not None:
-            init.xavier_normal_(self.bias_k)
-            init.xavier_normal_(self.bias_v)
+        for bias in (self.bias_k, self.bias_v):
+            if bias is not None:
+                init.xavier_normal_(bias)
 
     def _projections(self):
         e = self.embed_dim
@@ -131,7 +131,7 @@ class MultiheadAttention(Module):
         appended along S, as PyTorch; and how many positions were appended."""
         batch, e = k.shape[1], self.embed_dim
         keys, values = [k], [v]
-        if self.bias_k is not None:
+        if self.bias_k is not None and self.bias_v is not None:
             keys.append(self.bias_k.expand(1, batch, e))
             values.append(self.bias_v.expand(1, batch, e))
         if self.add_zero_attn:

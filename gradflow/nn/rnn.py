@@ -11,7 +11,7 @@ loop with a batch that shrinks as its sequences end.
 from __future__ import annotations
 
 import math
-from typing import cast
+from typing import cast, overload
 
 import gradflow as gf
 from gradflow.errors import ConfigError
@@ -47,7 +47,11 @@ def _step(mode: str, x_gates: Tensor, h: Tensor, c: Tensor | None, weight_hh: Te
     return (gf.tanh(x_gates) if mode == "RNN_TANH" else gf.relu(x_gates)), None
 
 
-def _rows(x: Tensor | None, start: int, stop: int | None) -> Tensor | None:
+@overload
+def _rows(x: Tensor, start: int, stop: int | None) -> Tensor: ...
+@overload
+def _rows(x: None, start: int, stop: int | None) -> None: ...
+def _rows(x, start, stop):
     return None if x is None else GetItem.apply(x, key=(slice(start, stop), Ellipsis))
 
 

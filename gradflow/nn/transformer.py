@@ -35,11 +35,11 @@ class _Block(Module):
                  batch_first: bool, norm_first: bool, bias: bool, device, dtype,
                  cross_attention: bool):
         super().__init__()
-        if isinstance(activation, str):
-            if activation not in _ACTIVATIONS:
-                raise ConfigError(f"{type(self).__name__}: activation should be 'relu' or "
-                                  f"'gelu' (or a callable), not {activation!r}")
-            activation = _ACTIVATIONS[activation]
+        if isinstance(activation, str) and activation not in _ACTIVATIONS:
+            raise ConfigError(f"{type(self).__name__}: activation should be 'relu' or "
+                              f"'gelu' (or a callable), not {activation!r}")
+        function: Callable[[Tensor], Tensor] = (
+            _ACTIVATIONS[activation] if isinstance(activation, str) else activation)
         factory = {"device": device, "dtype": dtype}
         sublayers = 3 if cross_attention else 2
 
@@ -60,7 +60,7 @@ class _Block(Module):
                                                 **factory))
         for k in range(1, sublayers + 1):
             setattr(self, f"dropout{k}", Dropout(dropout))
-        self.activation = activation
+        self.activation = function
 
     def _residual(self, x: Tensor, norm: LayerNorm, sublayer, *args) -> Tensor:
         if self.norm_first:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from typing import Any
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -60,7 +61,7 @@ class InterruptGuard:
     def __enter__(self):
         if threading.current_thread() is not threading.main_thread():
             return self
-        defaults = {signal.SIGINT: signal.default_int_handler}
+        defaults: dict[int, Any] = {signal.SIGINT: signal.default_int_handler}
         if hasattr(signal, "SIGUSR1") and _launched_rank():
             defaults[signal.SIGUSR1] = signal.SIG_DFL
         for number, default in defaults.items():

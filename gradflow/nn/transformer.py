@@ -246,11 +246,10 @@ class Transformer(Module):
     TransformerEncoder with a final LayerNorm) reads src, `decoder` (a TransformerDecoder
     with a final LayerNorm) reads tgt and the encoder's output.
 
-    Args:
-        d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first,
-            norm_first, bias: as TransformerEncoderLayer's.
-        num_encoder_layers, num_decoder_layers: layers in each stack.
-        custom_encoder, custom_decoder: modules to use instead of the built stacks.
+    The arguments d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps,
+    batch_first, norm_first and bias are TransformerEncoderLayer's; num_encoder_layers and
+    num_decoder_layers count the layers of each stack; custom_encoder and custom_decoder
+    replace the built stacks.
 
     forward(src, tgt, src_mask=None, tgt_mask=None, memory_mask=None,
     src_key_padding_mask=None, tgt_key_padding_mask=None, memory_key_padding_mask=None,

@@ -16,6 +16,7 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from collections.abc import Callable
@@ -25,7 +26,10 @@ from typing import Any
 import suite
 from hostinfo import peak_rss_mib
 
-FRAMEWORKS = (suite.GRADFLOW, suite.NUMPY, suite.TORCH)
+# gradflow again with its numba kernels off (GRADFLOW_NUMBA=0): importing numba and llvmlite
+# costs ~100 MiB, and numba comes only with the optional cpu-fast extra
+GRADFLOW_NO_NUMBA = "gradflow, numba off"
+FRAMEWORKS = (suite.GRADFLOW, GRADFLOW_NO_NUMBA, suite.NUMPY, suite.TORCH)
 WORKLOADS = ("import", "mlp", "cnn")
 TITLE = "Peak resident memory of a training process"
 _SCRIPT = Path(__file__).resolve()
@@ -63,6 +67,8 @@ def child_main(framework: str, workload: str, n_steps: int, batch: int | None,
 
 
 def child_command(framework: str, workload: str, settings: suite.Settings) -> list[str]:
+    if framework == GRADFLOW_NO_NUMBA:
+        framework = suite.GRADFLOW  # the same child; child_env turns numba off
     command = [sys.executable, str(_SCRIPT), "--child", framework, workload,
                "--steps", str(settings.memory_steps)]
     if workload != "import":
@@ -70,6 +76,11 @@ def child_command(framework: str, workload: str, settings: suite.Settings) -> li
     if settings.threads is not None:
         command += ["--threads", str(settings.threads)]
     return command
+
+
+def child_env(framework: str) -> dict[str, str] | None:
+    """The child's environment: this process's, with GRADFLOW_NUMBA=0 for numba off."""
+    return dict(os.environ, GRADFLOW_NUMBA="0") if framework == GRADFLOW_NO_NUMBA else None
 
 
 def run(
@@ -90,7 +101,8 @@ def run(
         for workload in workloads:
             for framework in frameworks:
                 command = child_command(framework, workload, settings)
-                runs[workload][framework].append(peak_rss_mib(command, timeout=600))
+                runs[workload][framework].append(
+                    peak_rss_mib(command, env=child_env(framework), timeout=600))
     results: dict[str, Any] = {
         "steps": settings.memory_steps,
         "repeats": settings.memory_repeats,

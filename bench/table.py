@@ -108,6 +108,11 @@ def _row_cells(row: Row, sections: Mapping[str, Any]) -> list[str] | None:
         by_framework = results["workloads"].get(workload, {})
         medians = {key: value["median_mib"] for key, value in by_framework.items()}
         cells = [f"{medians[col]:.0f} MiB" if col in medians else "–" for col in COLUMNS]
+        from memory import GRADFLOW_NO_NUMBA
+
+        if GRADFLOW_NO_NUMBA in medians and suite.GRADFLOW in medians:
+            cells[COLUMNS.index(suite.GRADFLOW)] += (
+                f" ({medians[GRADFLOW_NO_NUMBA]:.0f} MiB without numba)")
     else:
         per_op = any(target.per_op for target in row.targets)
         cells = [_time_cell(results, col, per_op) for col in COLUMNS]
@@ -192,7 +197,10 @@ def _method_lines(sections: Mapping[str, Any]) -> list[str]:
         "(max − min) over blocks. Ratios are gradflow / contender per round, median (min–max) "
         "over rounds. Peak RSS: median over "
         f"{settings.get('memory_repeats')} fresh child processes, each importing one framework "
-        f"and training {settings.get('memory_steps')} steps. The NumPy per-op figure is forward "
+        f"and training {settings.get('memory_steps')} steps (gradflow's figure with numba "
+        "installed, as in make test's venv, and in brackets with GRADFLOW_NUMBA=0: numba and "
+        "llvmlite take ~100 MiB; they come only with the cpu-fast extra). The NumPy per-op "
+        "figure is forward "
         "only. Details per contender (IQR, page faults, load): bench/results/DETAILS.md."),
     ]
     disturbed = {name: data["results"]["disturbed_rounds"] for name, data in sections.items()

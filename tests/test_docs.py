@@ -170,7 +170,8 @@ def test_docs_site_builds_strict(tmp_path):
     assert (tmp_path / "site" / "api" / "train" / "index.html").exists()
 
 
-OWN_MODULES = ["gradflow.train.loop", "gradflow.train.callbacks", "gradflow.train.interrupt",
+OWN_MODULES = ["gradflow.train.loop", "gradflow.train.evaluation", "gradflow.train.plots",
+               "gradflow.train.ranks", "gradflow.train.callbacks", "gradflow.train.interrupt",
                "gradflow.train.state", "gradflow.viz", "gradflow.nn.summary", "gradflow.extras",
                "gradflow.tables"]
 

@@ -39,7 +39,8 @@ class detect_anomaly:
 
 # NOTE: gradflow's training loop counts as the caller's code: under `gradflow train` the
 # model is a Sequential and the line that ran it is in train/loop.py (not the console script).
-_CALLER_FILES = {os.path.join(_PACKAGE_DIR, "train", "loop.py")}
+_CALLER_FILES = {os.path.join(_PACKAGE_DIR, "train", name)
+                 for name in ("loop.py", "evaluation.py")}
 
 
 def _is_library(filename: str) -> bool:

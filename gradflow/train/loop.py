@@ -24,7 +24,10 @@ from gradflow.distributed import is_main_process
 from gradflow.errors import ConfigError, NonFiniteError
 from gradflow.extras import optional
 from gradflow.train.callbacks import TrainState, as_callback
+from gradflow.train.evaluation import _accuracy_counts, _evaluation_sums, _Sums
 from gradflow.train.interrupt import InterruptGuard, TrainingInterrupted
+from gradflow.train.plots import plot_history
+from gradflow.train.ranks import _data_parallel, _global_sums, _interrupted, _sharded, _StopTogether
 from gradflow.train.state import read_state, write_state
 
 INTERRUPTED = "interrupted.safetensors"
@@ -77,152 +80,6 @@ def _record_grad_norms(model, history: History, step: int) -> None:
     for (name, _), value in zip(named, norms):
         history["grad_norms"].setdefault(name, []).append(value)
 
-
-def _accuracy_counts(logits, labels) -> int:
-    return int((logits.argmax(dim=1) == labels).sum().item())
-
-
-def evaluate(model, loader, loss_fn=None, num_classes: int | None = None) -> dict:
-    """Loss, accuracy and confusion matrix of a classifier over a loader, without gradients.
-
-    Over a loader whose sampler is a DistributedSampler, the samples it repeats to pad the
-    ranks' shares to equal length are left out, so each sample counts once over the ranks
-    (the numbers are still this rank's: fit() sums them over the ranks).
-
-    Returns:
-        {"loss": float or None, "accuracy": float, "confusion": list of lists (true x predicted)}
-
-    Example:
-        >>> model = nn.Linear(2, 2)
-        >>> with gf.no_grad():
-        ...     _ = model.weight.copy_(gf.eye(2)), model.bias.zero_()  # picks the larger input
-        >>> x, y = gf.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 1.0]]), gf.tensor([0, 1, 1])
-        >>> result = evaluate(model, DataLoader(TensorDataset(x, y), batch_size=2))
-        >>> round(result["accuracy"], 3), result["confusion"]
-        (0.667, [[1, 0], [1, 1]])
-    """
-    predictions, truths = [], []
-    sums = _evaluation_sums(model, loader, loss_fn, predictions, truths)
-    classes = num_classes or (max(truths + predictions) + 1 if truths else 0)
-    confusion = [[0] * classes for _ in range(classes)]
-    for t, p in zip(truths, predictions):
-        confusion[t][p] += 1
-    return {"loss": sums.loss if loss_fn is not None and sums.seen else None,
-            "accuracy": sums.accuracy,
-            "confusion": confusion}
-
-
-class _Sums:
-    """Summed loss (loss x samples), correct predictions and samples: what ranks add up."""
-
-    def __init__(self, loss_sum: float = 0.0, correct: int = 0, seen: int = 0):
-        self.loss_sum, self.correct, self.seen = loss_sum, correct, seen
-
-    @property
-    def loss(self) -> float:
-        return self.loss_sum / self.seen if self.seen else float("nan")
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct / self.seen if self.seen else 0.0
-
-
-def _evaluation_sums(model, loader, loss_fn, predictions=None, truths=None) -> _Sums:
-    """evaluate()'s pass over the loader, padded samples left out; appends to the lists."""
-    was_training = model.training
-    model.eval()
-    sums = _Sums()
-    remaining = _real_samples(loader)
-    with gf.no_grad():
-        for images, labels in loader:
-            count = labels.shape[0] if remaining is None else min(labels.shape[0], remaining)
-            if count == 0:
-                break
-            if count < labels.shape[0]:  # the tail of the last batches repeats samples
-                images, labels = images[:count], labels[:count]
-            logits = model(images)
-            if remaining is not None:
-                remaining -= count
-            if loss_fn is not None:
-                sums.loss_sum += float(loss_fn(logits, labels).item()) * count
-            predicted = logits.argmax(dim=1)
-            sums.correct += int((predicted == labels).sum().item())
-            sums.seen += count
-            if predictions is not None:
-                predictions += predicted.tolist()
-                truths += labels.tolist()
-    model.train(was_training)
-    return sums
-
-
-def _real_samples(loader) -> int | None:
-    """How many of this rank's samples are not padding, for a DistributedSampler's loader.
-
-    Without drop_last the sampler pads the permutation to a multiple of the world size with
-    its own start; rank r takes positions r, r + N, ..., so its padded samples are the last
-    ones it yields: those at positions >= len(dataset).
-    """
-    from gradflow.data import DistributedSampler
-
-    sampler = getattr(loader, "sampler", None)
-    if not isinstance(sampler, DistributedSampler) or sampler.drop_last:
-        return None
-    real = range(sampler.rank, len(sampler.dataset), sampler.num_replicas)
-    return min(len(real), sampler.num_samples)
-
-
-def _data_parallel(model) -> bool:
-    """Whether `model` is a DistributedDataParallel replica in a world of several ranks."""
-    from gradflow.nn.parallel import DistributedDataParallel
-
-    return isinstance(model, DistributedDataParallel) and model.world_size > 1
-
-
-def _sharded(loader) -> bool:
-    from gradflow.data import DistributedSampler
-
-    return isinstance(getattr(loader, "sampler", None), DistributedSampler)
-
-
-def _global_sums(train: _Sums, val: _Sums | None, val_sharded: bool) -> tuple[_Sums, _Sums | None]:
-    """The epoch's sums over every rank, in one all-reduce.
-
-    A validation loader without a DistributedSampler gave every rank the whole set: rank
-    0's numbers are taken (the others add zeros).
-    """
-    from gradflow.distributed import all_reduce, is_main_process
-
-    parts = [train] + ([val] if val is not None else [])
-    if val is not None and not val_sharded and not is_main_process():
-        parts[1] = _Sums()
-    values = gf.tensor([x for s in parts for x in (s.loss_sum, s.correct, s.seen)],
-                       dtype=gf.float64)
-    all_reduce(values)
-    totals = values.tolist()
-    summed = [_Sums(totals[i], round(totals[i + 1]), round(totals[i + 2]))
-              for i in range(0, len(totals), 3)]
-    return summed[0], (summed[1] if val is not None else None)
-
-
-class _StopTogether(KeyboardInterrupt):
-    """Ctrl-C taken between steps (under data parallelism: by every rank after the same one)."""
-
-
-def _interrupted(guard: InterruptGuard, state: TrainState, distributed: bool) -> bool:
-    """Whether Ctrl-C asks fit to stop now. Under data parallelism Ctrl-C and a callback's
-    stop on any rank hold for every rank (one small all-reduce; every rank calls this after
-    the same steps), so that all ranks leave after the same step."""
-    if not distributed:
-        return guard.requested
-    from gradflow.distributed import ReduceOp, all_reduce
-
-    flags = gf.tensor([int(guard.requested), int(state.should_stop)])
-    all_reduce(flags, ReduceOp.MAX)
-    requested, stop = (bool(flag) for flag in flags.tolist())
-    if stop and not state.should_stop:
-        state.stop("a callback on another rank stopped training")
-    guard.requested = requested
-    return requested
 
 
 # NOTE: one read of /proc/stat; every ~200 steps follows a load that starts mid-epoch.
@@ -560,76 +417,6 @@ class _Position:
                 callback.load_state_dict(saved)
         return at
 
-
-def plot_history(history: History, out_dir) -> list[Path]:
-    """Loss/accuracy curves and per-parameter gradient norms as PNGs (needs matplotlib).
-
-    Returns:
-        The files written: none when matplotlib is missing (said once on stderr).
-
-    Example:
-        >>> history = History()
-        >>> history["epoch"] += [1, 2]
-        >>> history["train_loss"] += [0.9, 0.4]
-        >>> history["train_accuracy"] += [0.6, 0.8]
-        >>> [path.name for path in plot_history(history, ".")]
-        ['curves.png']
-    """
-    if optional("matplotlib", "no plots are written") is None:
-        return []
-    from matplotlib.figure import Figure
-
-    out_dir = Path(out_dir)
-    written = []
-    # NOTE: a bare Figure, not pyplot: no GUI backend is chosen or switched in the
-    # user's process (a notebook keeps its own).
-    fig = Figure(figsize=(10, 4))
-    left, right = fig.subplots(1, 2)
-    left.plot(history["epoch"], history["train_loss"], label="train")
-    if history["val_loss"]:
-        left.plot(history["epoch"], history["val_loss"], label="test")
-    left.set(xlabel="epoch", ylabel="loss", title="loss")
-    left.legend()
-    right.plot(history["epoch"], history["train_accuracy"], label="train")
-    if history["val_accuracy"]:
-        right.plot(history["epoch"], history["val_accuracy"], label="test")
-    right.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    right.legend()
-    fig.tight_layout()
-    fig.savefig(out_dir / "curves.png", dpi=100)
-    written.append(out_dir / "curves.png")
-    if history["grad_norms"]:
-        written.append(plot_grad_norms(history, out_dir / "grad_norms.png"))
-    return written
-
-
-def plot_grad_norms(history: History, path, title: str = "gradient norm per parameter") -> Path:
-    """One line per parameter: its gradient norm over training steps (log scale).
-
-    Example:
-        >>> history = History()
-        >>> history["grad_norm_steps"] += [0, 10]
-        >>> history["grad_norms"]["weight"] = [1.0, 0.1]
-        >>> plot_grad_norms(history, "norms.png").name
-        'norms.png'
-    """
-    import matplotlib
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 4.5))
-    axis = fig.subplots()
-    norms = history["grad_norms"]
-    # NOTE: the default cycle has 10 colours; deeper models get 20 (tab20), then a ramp.
-    palette = matplotlib.colormaps["tab10" if len(norms) <= 10 else "tab20"
-                                  if len(norms) <= 20 else "viridis"]
-    for i, (name, values) in enumerate(norms.items()):
-        color = palette(i) if len(norms) <= 20 else palette(i / max(len(norms) - 1, 1))
-        axis.plot(history["grad_norm_steps"][:len(values)], values, label=name, color=color)
-    axis.set(xlabel="step", ylabel="gradient norm", yscale="log", title=title)
-    axis.legend(fontsize="small", ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return Path(path)
 
 
 def _scaler(state: TrainState) -> GradScaler:

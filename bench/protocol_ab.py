@@ -36,7 +36,7 @@ import reference_torch
 from harness import Contender, environment, measure, write_results
 from hostinfo import REPO_ROOT
 from reference_torch import CHAIN_OPS, CHAIN_SIZE, CHAIN_START
-from steps import LEARNING_RATE, MLP_BATCH, MLP_SIZES
+from steps import MLP_BATCH, MLP_SIZES, gradflow_trainer
 
 DEFAULT_BASE = "bba0d31"
 BASE_PACKAGE = "gradflow_base"
@@ -94,17 +94,8 @@ def mlp_factory(gf: types.ModuleType, seed: int = 0) -> Callable[[], Any]:
     model = gf.nn.Sequential(*layers[:-1])
     inputs = gf.randn(MLP_BATCH, MLP_SIZES[0])
     labels = gf.randint(0, 10, (MLP_BATCH,))
-    optimizer = gf.optim.SGD(model.parameters(), lr=LEARNING_RATE)
-    cross_entropy = gf.nn.functional.cross_entropy
-
-    def step() -> Any:
-        optimizer.zero_grad()
-        loss = cross_entropy(model(inputs), labels)
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    return step
+    train_step = gradflow_trainer(model, gf)
+    return lambda: train_step(inputs, labels)
 
 
 def _check_same_results(base: types.ModuleType, current: types.ModuleType) -> None:

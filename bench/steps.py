@@ -79,11 +79,12 @@ def input_shape(model: str, batch: int) -> tuple[int, ...]:
     return (batch, MLP_SIZES[0]) if model == "mlp" else (batch, 1, 28, 28)
 
 
-def gradflow_trainer(model: Any) -> Callable[[Any, Any], Any]:
+def gradflow_trainer(model: Any, gf: Any = None) -> Callable[[Any, Any], Any]:
     """SGD (lr 0.01) on ``model``'s parameters; return ``train_step(inputs, labels)``.
 
     Args:
         model: a gradflow ``nn.Module``, already on its device.
+        gf: the gradflow package to take SGD and cross-entropy from (default ``gradflow``).
 
     Returns:
         ``train_step(inputs, labels)``: zero_grad, forward, cross-entropy, backward, SGD
@@ -93,11 +94,11 @@ def gradflow_trainer(model: Any) -> Callable[[Any, Any], Any]:
         >>> train_step = gradflow_trainer(build_gradflow_model("mlp"))
         >>> loss = train_step(gf.randn(2, 784), gf.tensor([3, 1]))
     """
-    from gradflow import optim
-    from gradflow.nn import functional
+    if gf is None:  # another version of gradflow may be given (bench/protocol_ab.py)
+        import gradflow as gf
 
-    optimizer = optim.SGD(model.parameters(), lr=LEARNING_RATE)
-    cross_entropy = functional.cross_entropy
+    optimizer = gf.optim.SGD(model.parameters(), lr=LEARNING_RATE)
+    cross_entropy = gf.nn.functional.cross_entropy
 
     def train_step(inputs: Any, labels: Any) -> Any:
         optimizer.zero_grad()

@@ -217,7 +217,7 @@ class Function(metaclass=_Declared):
                                 break
                 node.versions = versions
         else:
-            return _apply_general(cls, node, args)
+            out, data, counter, recorded = _apply_general(cls, node, args)
         if recorded and cls.saves_output:
             if counter is None:  # NOTE: out._memory_version() written out
                 counter = out._counter = Version()
@@ -257,14 +257,10 @@ def _check_forward(node: Function, out: Tensor, args: tuple) -> None:
     check_forward(node, out, args)
 
 
-def _checked(node: Function, out: Tensor, args: tuple) -> Tensor:
-    if _anomaly.users and _grad_state.anomaly:
-        _check_forward(node, out, args)
-    return out
-
-
-def _apply_general(cls, node: Function, args: tuple) -> Tensor:
-    """Function.apply for any number of arguments, Tensors anywhere among them."""
+def _apply_general(cls, node: Function, args: tuple) -> tuple:
+    """Function.apply's forward and recording for any number of arguments, Tensors anywhere
+    among them; returns (output, its array, its version counter, whether it was recorded)
+    for apply's common end (the saved output, anomaly mode)."""
     backend = None
     record = False
     arrays = []
@@ -283,7 +279,7 @@ def _apply_general(cls, node: Function, args: tuple) -> Tensor:
     data = node.forward(*arrays)
     counter = args[0]._memory_version() if cls.is_view else None
     if not (record and _grad_state.enabled):
-        return _checked(node, _wrap(data, backend, False, None, counter), args)
+        return _wrap(data, backend, False, None, counter), data, counter, False
     out = _wrap(data, backend, True, node, counter)
     node.inputs = args
     node.hooks = None
@@ -317,14 +313,7 @@ def _apply_general(cls, node: Function, args: tuple) -> Tensor:
                         versions[i] = (memory, memory.value)
                         break
     node.versions = versions
-    if cls.saves_output:
-        if counter is None:  # NOTE: out._memory_version() written out
-            counter = out._counter = Version()
-            counter.value = 0
-        node.out_data = data
-        node.output_counter = counter
-        node.output_version = counter.value
-    return _checked(node, out, args)
+    return out, data, counter, True
 
 
 def mismatch_error(op: str, args) -> DeviceMismatchError:
